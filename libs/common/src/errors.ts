@@ -1,0 +1,51 @@
+/**
+ * One catalogue of the errors a user can see, each with a stable code
+ * (fastify's habit). A message says what is wrong, where, and what to do.
+ */
+export const ErrorCodes = {
+  KQ_ERR_CONFIG_SYNTAX: 'KQ_ERR_CONFIG_SYNTAX',
+  KQ_ERR_CONFIG_UNKNOWN_KEY: 'KQ_ERR_CONFIG_UNKNOWN_KEY',
+  KQ_ERR_CONFIG_VALUE: 'KQ_ERR_CONFIG_VALUE',
+  KQ_ERR_CONFIG_DUPLICATE: 'KQ_ERR_CONFIG_DUPLICATE',
+  KQ_ERR_CONFIG_FILE: 'KQ_ERR_CONFIG_FILE',
+  KQ_ERR_CONFIG_SCHEMA: 'KQ_ERR_CONFIG_SCHEMA',
+  KQ_ERR_INTERFACE_MISSING: 'KQ_ERR_INTERFACE_MISSING',
+  KQ_ERR_SOCKET: 'KQ_ERR_SOCKET',
+  KQ_ERR_NETLINK: 'KQ_ERR_NETLINK',
+  KQ_ERR_NATIVE_ADDON: 'KQ_ERR_NATIVE_ADDON',
+  KQ_ERR_PRIVILEGE: 'KQ_ERR_PRIVILEGE',
+  KQ_ERR_USAGE: 'KQ_ERR_USAGE',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** Where a configuration problem sits: file, line (1-based) and key. */
+export interface SourceLocation {
+  file: string;
+  line?: number;
+  column?: number;
+  key?: string;
+}
+
+export class KqError extends Error {
+  readonly code: ErrorCode;
+  readonly location: SourceLocation | undefined;
+  constructor(code: ErrorCode, message: string, location?: SourceLocation, options?: { cause?: unknown }) {
+    super(location ? `${formatLocation(location)}: ${message}` : message, options);
+    this.name = 'KqError';
+    this.code = code;
+    this.location = location;
+  }
+}
+
+export function formatLocation(loc: SourceLocation): string {
+  let s = loc.file;
+  if (loc.line !== undefined) s += `:${loc.line}`;
+  if (loc.column !== undefined) s += `:${loc.column}`;
+  if (loc.key !== undefined) s += ` (${loc.key})`;
+  return s;
+}
+
+export function isKqError(e: unknown): e is KqError {
+  return e instanceof KqError;
+}

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './log.js';
+export * from './clock.js';

@@ -1,0 +1,86 @@
+/**
+ * ha-agent's command line. Parsing is pure (argv in, options or a usage error
+ * out) so it is tested without starting anything.
+ */
+import { KqError } from '../../../libs/common/src/errors.js';
+
+export interface AgentOptions {
+  mode: 'run' | 'check' | 'cleanup' | 'help' | 'version';
+  keepalivedConf?: string;
+  config?: string;
+  logLevel: string;
+}
+
+export const USAGE = `Usage: ha-agent (--keepalived-conf FILE | --config FILE) [options]
+
+Runs the VRRP instances of a keepalived.conf (read as is) or of a keepquorum
+YAML/JSON config.
+
+Options:
+  --keepalived-conf FILE  read a keepalived.conf (global_defs, vrrp_script, vrrp_instance, ...)
+  --config FILE           read a keepquorum config (YAML or JSON)
+  --check                 validate the configuration, print warnings and errors, exit
+                          (0 valid, 1 invalid)
+  --cleanup               remove this configuration's virtual addresses from their
+                          interfaces and exit (what the systemd unit runs as ExecStopPost)
+  --log-level LEVEL       trace|debug|info|warn|error (default: info, or $KQ_LOG_LEVEL)
+  -h, --help              this text
+  --version               print the version
+
+Signals: SIGTERM/SIGINT release the VIPs, send priority 0 and exit 0;
+SIGUSR1 logs every instance's state and counters.
+`;
+
+export function parseAgentArgs(argv: readonly string[]): AgentOptions {
+  const opts: AgentOptions = { mode: 'run', logLevel: process.env['KQ_LOG_LEVEL'] ?? 'info' };
+  const value = (i: number, flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new KqError('KQ_ERR_USAGE', `${flag} needs a value\n\n${USAGE}`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const take = (): string => {
+      if (inline !== undefined) return inline;
+      const v = value(i, flag);
+      i++;
+      return v;
+    };
+    switch (flag) {
+      case '--keepalived-conf':
+      case '-f':
+        opts.keepalivedConf = take();
+        break;
+      case '--config':
+        opts.config = take();
+        break;
+      case '--check':
+        opts.mode = 'check';
+        break;
+      case '--cleanup':
+        opts.mode = 'cleanup';
+        break;
+      case '--log-level':
+        opts.logLevel = take();
+        break;
+      case '-h':
+      case '--help':
+        return { ...opts, mode: 'help' };
+      case '--version':
+        return { ...opts, mode: 'version' };
+      default:
+        throw new KqError('KQ_ERR_USAGE', `unknown option ${arg}\n\n${USAGE}`);
+    }
+  }
+  if (opts.keepalivedConf && opts.config) {
+    throw new KqError('KQ_ERR_USAGE', `give either --keepalived-conf or --config, not both\n\n${USAGE}`);
+  }
+  if (!opts.keepalivedConf && !opts.config) {
+    throw new KqError('KQ_ERR_USAGE', `a configuration is needed: --keepalived-conf FILE or --config FILE\n\n${USAGE}`);
+  }
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(opts.logLevel)) {
+    throw new KqError('KQ_ERR_USAGE', `--log-level ${opts.logLevel}: expected trace, debug, info, warn or error`);
+  }
+  return opts;
+}

@@ -1,0 +1,198 @@
+/**
+ * The imperative shell around one VRRP instance: feeds events to the pure
+ * `step`, runs the actions it returns through small ports, and keeps one timer
+ * armed at the state's next deadline. Knows nothing about sockets or netlink.
+ *
+ * Events are handled one at a time, actions in the order `step` returned them
+ * and each finished before the next starts: "VIP removed, then priority 0" must
+ * hold on the wire, not only in the list.
+ */
+import type { Logger } from 'pino';
+import {
+  initialState,
+  nextDeadline,
+  step,
+  type Advertisement,
+  type InstanceParams,
+  type InstanceState,
+  type VrrpAction,
+  type VrrpEvent,
+  type VrrpStateName,
+} from '../../../libs/vrrp/src/mod.js';
+
+export interface Transition {
+  instance: string;
+  from: VrrpStateName;
+  to: VrrpStateName;
+  reason: string;
+  priority: number;
+  master: string | null;
+  at: number;
+}
+
+/** What an instance needs from the world. */
+export interface InstancePorts {
+  now(): number;
+  sendAdvert(priority: number): void;
+  /** Resolves true when an address was actually added. */
+  addVips(): Promise<boolean>;
+  removeVips(): Promise<boolean>;
+  startAnnouncing(): void;
+  stopAnnouncing(): void;
+  onTransition(t: Transition): void;
+}
+
+export interface InstanceCounters {
+  advertsSent: number;
+  advertsReceived: number;
+  priorityZeroSent: number;
+  priorityZeroReceived: number;
+  becameMaster: number;
+  rejected: Record<string, number>;
+  transitions: number;
+}
+
+export class InstanceRunner {
+  private current: InstanceState;
+  private queue: VrrpEvent[] = [];
+  private draining: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  readonly counters: InstanceCounters = {
+    advertsSent: 0,
+    advertsReceived: 0,
+    priorityZeroSent: 0,
+    priorityZeroReceived: 0,
+    becameMaster: 0,
+    rejected: {},
+    transitions: 0,
+  };
+
+  constructor(
+    readonly name: string,
+    readonly params: InstanceParams,
+    private readonly ports: InstancePorts,
+    private readonly log: Logger,
+  ) {
+    this.current = initialState(params, ports.now());
+  }
+
+  get state(): InstanceState {
+    return this.current;
+  }
+
+  /** Queue an event; resolves when it (and everything queued before it) is handled. */
+  handle(event: VrrpEvent): Promise<void> {
+    if (this.stopped && event.type !== 'shutdown') return Promise.resolve();
+    this.queue.push(event);
+    if (!this.draining) this.draining = this.drain();
+    return this.draining;
+  }
+
+  advertReceived(advert: Advertisement, source: string): void {
+    this.counters.advertsReceived++;
+    if (advert.priority === 0) this.counters.priorityZeroReceived++;
+    void this.handle({ type: 'advert', advert, source });
+  }
+
+  countRejected(reason: string): void {
+    this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.handle({ type: 'shutdown' });
+    this.stopped = true;
+    this.clearTimer();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const event = this.queue.shift()!;
+        await this.process(event);
+      }
+    } finally {
+      this.draining = null;
+    }
+  }
+
+  private async process(event: VrrpEvent): Promise<void> {
+    const now = this.ports.now();
+    const result = step(this.params, this.current, event, now);
+    const before = this.current;
+    this.current = result.state;
+    if (event.type !== 'timer' && event.type !== 'advert') {
+      this.log.debug({ instance: this.name, event: event.type, reason: result.reason }, 'event');
+    } else if (result.state !== before && result.actions.length > 0 && event.type === 'advert') {
+      this.log.debug({ instance: this.name, reason: result.reason }, 'advert handled');
+    }
+    for (const action of result.actions) {
+      try {
+        await this.execute(action, now);
+      } catch (err) {
+        // An action that fails (netlink refused, interface gone) must not stop the
+        // instance: log it; the state machine's view stays, the next event retries.
+        this.log.error({ instance: this.name, action: action.type, err }, 'action failed');
+      }
+    }
+    if (!this.stopped) this.arm();
+  }
+
+  private async execute(action: VrrpAction, now: number): Promise<void> {
+    switch (action.type) {
+      case 'sendAdvert':
+        this.ports.sendAdvert(action.priority);
+        this.counters.advertsSent++;
+        if (action.priority === 0) this.counters.priorityZeroSent++;
+        return;
+      case 'addVips': {
+        const changed = await this.ports.addVips();
+        this.log.info({ instance: this.name, changed }, 'VIPs added');
+        return;
+      }
+      case 'removeVips': {
+        this.ports.stopAnnouncing();
+        const changed = await this.ports.removeVips();
+        this.log.info({ instance: this.name, changed }, 'VIPs removed');
+        return;
+      }
+      case 'announceVips':
+        this.ports.startAnnouncing();
+        return;
+      case 'transition': {
+        this.counters.transitions++;
+        if (action.to === 'MASTER') this.counters.becameMaster++;
+        const t: Transition = {
+          instance: this.name,
+          from: action.from,
+          to: action.to,
+          reason: action.reason,
+          priority: this.current.effectivePriority,
+          master: this.current.master?.address ?? null,
+          at: now,
+        };
+        this.log.info(t, `${action.from} -> ${action.to}`);
+        this.ports.onTransition(t);
+        return;
+      }
+    }
+  }
+
+  private arm(): void {
+    this.clearTimer();
+    const deadline = nextDeadline(this.current);
+    if (deadline === null) return;
+    const delay = Math.max(0, deadline - this.ports.now());
+    // setTimeout fires no earlier than asked (rounded to whole ms); ceil keeps a
+    // fractional deadline from waking us just before it and spinning once more.
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.handle({ type: 'timer' });
+    }, Math.ceil(delay));
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
