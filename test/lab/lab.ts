@@ -383,6 +383,10 @@ export class Lab {
       ['net.ipv6.conf.eth0.accept_dad', '0'],
       ['net.ipv4.conf.all.arp_accept', spec.arpAccept ? '1' : '0'],
       ['net.ipv4.conf.eth0.arp_accept', spec.arpAccept ? '1' : '0'],
+      // Linux creates a neighbour entry from an unsolicited NA only on a forwarding
+      // interface that accepts untracked NAs: the IPv6 twin of arp_accept.
+      ['net.ipv6.conf.eth0.forwarding', spec.arpAccept ? '1' : '0'],
+      ['net.ipv6.conf.eth0.accept_untracked_na', spec.arpAccept ? '1' : '0'],
     ];
     for (const [k, v] of sysctls) await host.exec('sysctl', ['-q', '-w', `${k}=${v}`], { allowFail: true });
     await host.ip(['link', 'set', 'lo', 'up']);

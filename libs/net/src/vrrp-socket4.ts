@@ -1,0 +1,301 @@
+/**
+ * VRRP over IPv4 on raw-socket. IP_HDRINCL: we write the IP header ourselves,
+ * as keepalived does, so the source address is the configured one (not the
+ * kernel's pick) and TTL and TOS are what VRRP wants. raw-socket delivers the
+ * IP header on receive too; it is parsed here for TTL, source and destination.
+ */
+import { endianness } from 'node:os';
+import { KqError } from '../../common/src/errors.js';
+import type { InterfaceInfo } from './interfaces.js';
+import { AddressFormatter, AddressParser, isMulticast, requireAddress } from './address-text.js';
+import { rawSocketModule, type RawSocket } from './native.js';
+import {
+  VRRP_MULTICAST_GROUP4,
+  VRRP_PROTOCOL,
+  VRRP_TTL,
+  defaultSource,
+  deliver,
+  newCounters,
+  socketError,
+  type VrrpPacketHandler,
+  type VrrpSocket,
+  type VrrpSocketOptions,
+} from './vrrp-socket-base.js';
+
+// Linux socket option numbers (asm-generic/socket.h, linux/in.h).
+const SOL_SOCKET = 1;
+const SO_BINDTODEVICE = 25;
+const SO_RCVBUF = 8;
+const IPPROTO_IP = 0;
+const IP_HDRINCL = 3;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_TTL = 33;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+const IP_DROP_MEMBERSHIP = 36;
+const IP_MULTICAST_ALL = 49;
+
+/** keepalived's TOS for adverts: IPTOS_PREC_INTERNETCONTROL (precedence 6, DSCP CS6). */
+export const VRRP_TOS = 0xc0;
+const IP_HEADER_LENGTH = 20;
+/** The largest VRRP packet: 255 IPv4 addresses plus header and auth is far below this. */
+const RECEIVE_BUFFER_SIZE = 4096;
+const SEND_BUFFER_SIZE = 1500;
+/** Sends still queued in raw-socket beyond this many draw fresh buffers instead of pooled ones. */
+const POOLED_SEND_BUFFERS = 8;
+
+/** struct ip_mreqn: group, local address (any), interface index in host order. */
+function ipMreqn(group: Buffer, ifindex: number): Buffer {
+  const request = Buffer.alloc(12);
+  group.copy(request, 0);
+  if (endianness() === 'LE') request.writeInt32LE(ifindex, 8);
+  else request.writeInt32BE(ifindex, 8);
+  return request;
+}
+
+class VrrpSocket4 implements VrrpSocket {
+  readonly family = 4 as const;
+  readonly counters = newCounters();
+  closed = false;
+  readonly interface: string;
+  sourceAddress: string;
+  private source: Buffer;
+  private handler: VrrpPacketHandler | undefined;
+  private errorHandler: ((error: KqError) => void) | undefined;
+  private readonly destinations = new AddressParser(4);
+  private readonly sources = new AddressFormatter(4);
+  private readonly groupsSeen = new AddressFormatter(4);
+  private readonly freeBuffers: Buffer[] = [];
+  private ipId = 0;
+  private pending = 0;
+  private drainWaiters: Array<() => void> = [];
+  private rawClosed = false;
+
+  constructor(
+    private readonly raw: RawSocket,
+    ifname: string,
+    readonly ifindex: number,
+    readonly multicastGroup: string,
+    private readonly group: Buffer,
+    sourceAddress: string,
+    onError: ((error: KqError) => void) | undefined,
+  ) {
+    this.interface = ifname;
+    this.sourceAddress = sourceAddress;
+    this.source = requireAddress(sourceAddress, 4, 'VRRP source address');
+    this.errorHandler = onError;
+    raw.on('message', (packet: Buffer) => this.receive(packet));
+    raw.on('error', (cause: Error) => {
+      this.counters.receiveErrors++;
+      this.report(socketError(`VRRP socket on ${this.interface}: ${cause.message}`, cause));
+    });
+    raw.on('close', () => {
+      if (this.rawClosed) return;
+      // raw-socket closes itself when its poll fails; say so, the agent has to open a new socket.
+      this.rawClosed = true;
+      this.closed = true;
+      // Queued sends die with the socket without a callback: count them and release flush().
+      this.counters.sendErrors += this.pending;
+      this.pending = 0;
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const resolve of waiters) resolve();
+      this.report(new KqError('KQ_ERR_SOCKET', `the IPv4 VRRP socket on ${this.interface} was closed after an error; open a new one`));
+    });
+  }
+
+  onPacket(handler: VrrpPacketHandler): void {
+    this.handler = handler;
+  }
+
+  onError(handler: (error: KqError) => void): void {
+    this.errorHandler = handler;
+  }
+
+  setSourceAddress(address: string): void {
+    this.source = requireAddress(address, 4, 'VRRP source address');
+    this.sourceAddress = address;
+  }
+
+  sendMulticast(payload: Buffer): void {
+    this.send(payload, this.multicastGroup);
+  }
+
+  send(payload: Buffer, destination: string): void {
+    if (this.closed) {
+      this.sendFailed(destination, 'the socket is closed');
+      return;
+    }
+    const destinationBytes = this.destinations.parse(destination);
+    if (!destinationBytes) {
+      this.sendFailed(destination, 'not an IPv4 address');
+      return;
+    }
+    const length = IP_HEADER_LENGTH + payload.length;
+    if (length > 0xffff) {
+      this.sendFailed(destination, `payload of ${payload.length} bytes is too large`);
+      return;
+    }
+    const packet = this.takeBuffer(length);
+    packet[0] = 0x45; // version 4, 5 words of header: no options
+    packet[1] = VRRP_TOS;
+    packet.writeUInt16BE(length, 2);
+    // The kernel fills in a zero ID itself; keepalived counts from 1 and skips 0, so do we.
+    this.ipId = (this.ipId + 1) & 0xffff || 1;
+    packet.writeUInt16BE(this.ipId, 4);
+    packet.writeUInt16BE(0, 6); // no fragmentation flags, as keepalived
+    packet[8] = VRRP_TTL;
+    packet[9] = VRRP_PROTOCOL;
+    packet.writeUInt16BE(0, 10); // header checksum: always computed by the kernel with IP_HDRINCL
+    this.source.copy(packet, 12);
+    destinationBytes.copy(packet, 16);
+    payload.copy(packet, IP_HEADER_LENGTH);
+    const payloadLength = payload.length;
+    this.pending++;
+    try {
+      this.raw.send(packet, 0, length, destination, (error) => {
+        this.giveBack(packet);
+        if (error) this.sendFailed(destination, error.message, error);
+        else {
+          this.counters.packetsSent++;
+          this.counters.bytesSent += payloadLength;
+        }
+        this.sendDone();
+      });
+    } catch (error) {
+      this.giveBack(packet);
+      this.sendFailed(destination, (error as Error).message, error);
+      this.sendDone();
+    }
+  }
+
+  flush(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.raw.setOption(IPPROTO_IP, IP_DROP_MEMBERSHIP, ipMreqn(this.group, this.ifindex), 12);
+    } catch {
+      // closing drops the membership anyway
+    }
+    if (this.pending === 0) this.closeRaw();
+  }
+
+  private sendDone(): void {
+    if (this.pending > 0) this.pending--;
+    if (this.pending > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+    if (this.closed) this.closeRaw();
+  }
+
+  private closeRaw(): void {
+    if (this.rawClosed) return;
+    this.rawClosed = true;
+    this.raw.close();
+  }
+
+  private receive(packet: Buffer): void {
+    if (this.closed) return;
+    const length = packet.length;
+    if (length < IP_HEADER_LENGTH || packet[0]! >> 4 !== 4) {
+      this.counters.malformed++;
+      return;
+    }
+    const headerLength = (packet[0]! & 0x0f) * 4;
+    const totalLength = packet.readUInt16BE(2);
+    if (headerLength < IP_HEADER_LENGTH || headerLength > length || totalLength < headerLength) {
+      this.counters.malformed++;
+      return;
+    }
+    // Trust the shorter of what arrived and what the header claims: the codec sees exactly the datagram.
+    const end = totalLength < length ? totalLength : length;
+    const payload = packet.subarray(headerLength, end);
+    deliver(
+      this.handler,
+      payload,
+      {
+        family: 4,
+        source: this.sources.format(packet, 12),
+        destination: this.groupsSeen.format(packet, 16),
+        ttl: packet[8]!,
+        ifindex: this.ifindex,
+      },
+      this.counters,
+      (error) => this.report(error),
+    );
+  }
+
+  private takeBuffer(length: number): Buffer {
+    if (length <= SEND_BUFFER_SIZE) {
+      const pooled = this.freeBuffers.pop();
+      if (pooled) return pooled;
+      return Buffer.allocUnsafe(SEND_BUFFER_SIZE);
+    }
+    return Buffer.allocUnsafe(length);
+  }
+
+  private giveBack(buffer: Buffer): void {
+    if (buffer.length === SEND_BUFFER_SIZE && this.freeBuffers.length < POOLED_SEND_BUFFERS) this.freeBuffers.push(buffer);
+  }
+
+  private sendFailed(destination: string, reason: string, cause?: unknown): void {
+    this.counters.sendErrors++;
+    this.report(new KqError('KQ_ERR_SOCKET', `VRRP send to ${destination} on ${this.interface} failed: ${reason}`, undefined, cause === undefined ? undefined : { cause }));
+  }
+
+  private report(error: KqError): void {
+    const handler = this.errorHandler;
+    if (!handler) return;
+    try {
+      handler(error);
+    } catch {
+      // an error handler that throws must not take the socket down with it
+    }
+  }
+}
+
+export function openVrrpSocket4(options: VrrpSocketOptions, info: InterfaceInfo): VrrpSocket {
+  const multicastGroup = options.multicastGroup ?? VRRP_MULTICAST_GROUP4;
+  const group = requireAddress(multicastGroup, 4, 'VRRP multicast group');
+  if (!isMulticast(group, 4)) throw new KqError('KQ_ERR_CONFIG_VALUE', `VRRP multicast group ${multicastGroup} is not an IPv4 multicast address (224.0.0.0/4)`);
+  const sourceAddress = defaultSource(options, info);
+  requireAddress(sourceAddress, 4, 'VRRP source address');
+
+  const raw = rawSocketModule();
+  let socket: RawSocket;
+  try {
+    socket = raw.createSocket({ protocol: VRRP_PROTOCOL, addressFamily: raw.AddressFamily.IPv4, bufferSize: RECEIVE_BUFFER_SIZE });
+  } catch (cause) {
+    throw socketError(`cannot open the IPv4 VRRP socket on ${info.name}`, cause);
+  }
+  const step = (what: string, action: () => void): void => {
+    try {
+      action();
+    } catch (cause) {
+      socket.close();
+      throw socketError(`IPv4 VRRP socket on ${info.name}: ${what} failed: ${(cause as Error).message}`, cause);
+    }
+  };
+  // The handlers go on at once. raw-socket cannot bind at creation, so a packet
+  // that reached another interface in the microseconds before SO_BINDTODEVICE
+  // may still be read once; the codec's VRID and address checks refuse it.
+  const opened = new VrrpSocket4(socket, info.name, info.index, multicastGroup, group, sourceAddress, options.onError);
+  const ifname = Buffer.from(`${info.name}\0`);
+  step('SO_BINDTODEVICE', () => socket.setOption(SOL_SOCKET, SO_BINDTODEVICE, ifname, ifname.length));
+  step('IP_HDRINCL', () => socket.setOption(IPPROTO_IP, IP_HDRINCL, 1));
+  step('IP_MULTICAST_IF', () => socket.setOption(IPPROTO_IP, IP_MULTICAST_IF, ipMreqn(Buffer.alloc(4), info.index), 12));
+  step('IP_MULTICAST_TTL', () => socket.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL));
+  step('IP_MULTICAST_LOOP', () => socket.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0));
+  // Only the groups this socket joined: otherwise a raw socket also gets
+  // protocol 112 sent to any group another socket, or the kernel (224.0.0.1), joined.
+  step('IP_MULTICAST_ALL', () => socket.setOption(IPPROTO_IP, IP_MULTICAST_ALL, 0));
+  step('SO_RCVBUF', () => socket.setOption(SOL_SOCKET, SO_RCVBUF, 256 * 1024));
+  step(`joining ${multicastGroup}`, () => socket.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, ipMreqn(group, info.index), 12));
+  return opened;
+}

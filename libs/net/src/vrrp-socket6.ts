@@ -1,0 +1,180 @@
+/**
+ * VRRP over IPv6 on our addon: a raw socket for protocol 112 read with
+ * recvmsg, so each packet comes with its hop limit (IPV6_RECVHOPLIMIT) and
+ * destination (IPV6_RECVPKTINFO). The kernel strips the IPv6 header; the
+ * payload starts at the VRRP header. The source address of each packet is set
+ * with IPV6_PKTINFO, as keepalived does.
+ */
+import { getSystemErrorName } from 'node:util';
+import { KqError } from '../../common/src/errors.js';
+import type { InterfaceInfo } from './interfaces.js';
+import { AddressFormatter, AddressParser, isMulticast, requireAddress } from './address-text.js';
+import { NativeMeta, nativeAddon, type NativeAddon, type Vrrp6Handle } from './native.js';
+import {
+  VRRP_MULTICAST_GROUP6,
+  defaultSource,
+  deliver,
+  newCounters,
+  socketError,
+  type VrrpPacketHandler,
+  type VrrpSocket,
+  type VrrpSocketOptions,
+} from './vrrp-socket-base.js';
+
+/** Room for the largest VRRP packet (255 IPv6 addresses: 4088 bytes) and then some. */
+const RECEIVE_BUFFER_SIZE = 8192;
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+class VrrpSocket6 implements VrrpSocket {
+  readonly family = 6 as const;
+  readonly counters = newCounters();
+  closed = false;
+  readonly interface: string;
+  sourceAddress: string;
+  private source: Buffer;
+  private handler: VrrpPacketHandler | undefined;
+  private errorHandler: ((error: KqError) => void) | undefined;
+  private handle: Vrrp6Handle | undefined;
+  private readonly receiveBuffer = Buffer.alloc(RECEIVE_BUFFER_SIZE);
+  private readonly metaBuffer = Buffer.alloc(NativeMeta.size);
+  private readonly destinations = new AddressParser(6);
+  private readonly sources = new AddressFormatter(6);
+  private readonly groupsSeen = new AddressFormatter(6);
+
+  constructor(
+    private readonly addon: NativeAddon,
+    ifname: string,
+    readonly ifindex: number,
+    readonly multicastGroup: string,
+    private readonly group: Buffer,
+    sourceAddress: string,
+    onError: ((error: KqError) => void) | undefined,
+  ) {
+    this.interface = ifname;
+    this.sourceAddress = sourceAddress;
+    this.source = requireAddress(sourceAddress, 6, 'VRRP source address');
+    this.errorHandler = onError;
+  }
+
+  /** Opens the native socket; separate from the constructor so that `this.receive` exists first. */
+  open(): void {
+    try {
+      this.handle = this.addon.vrrp6Open(this.ifindex, this.interface, this.receiveBuffer, this.metaBuffer, (n) => this.receive(n));
+    } catch (cause) {
+      throw socketError(`cannot open the IPv6 VRRP socket on ${this.interface}: ${(cause as Error).message}`, cause);
+    }
+    try {
+      this.addon.vrrp6Join(this.handle, this.group);
+    } catch (cause) {
+      this.close();
+      throw socketError(`IPv6 VRRP socket on ${this.interface}: joining ${this.multicastGroup} failed: ${(cause as Error).message}`, cause);
+    }
+  }
+
+  onPacket(handler: VrrpPacketHandler): void {
+    this.handler = handler;
+  }
+
+  onError(handler: (error: KqError) => void): void {
+    this.errorHandler = handler;
+  }
+
+  setSourceAddress(address: string): void {
+    this.source = requireAddress(address, 6, 'VRRP source address');
+    this.sourceAddress = address;
+  }
+
+  sendMulticast(payload: Buffer): void {
+    this.send(payload, this.multicastGroup);
+  }
+
+  send(payload: Buffer, destination: string): void {
+    if (this.closed || !this.handle) {
+      this.sendFailed(destination, 'the socket is closed');
+      return;
+    }
+    const destinationBytes = this.destinations.parse(destination);
+    if (!destinationBytes) {
+      this.sendFailed(destination, 'not an IPv6 address');
+      return;
+    }
+    const errno = this.addon.vrrp6Send(this.handle, payload, payload.length, destinationBytes, this.source);
+    if (errno !== 0) {
+      this.sendFailed(destination, errnoName(errno));
+      return;
+    }
+    this.counters.packetsSent++;
+    this.counters.bytesSent += payload.length;
+  }
+
+  flush(): Promise<void> {
+    // sendmsg has returned for every packet: they are the kernel's already.
+    return Promise.resolve();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.handle) this.addon.vrrp6Close(this.handle);
+    this.handle = undefined;
+  }
+
+  private receive(n: number): void {
+    if (n < 0) {
+      this.counters.receiveErrors++;
+      this.report(new KqError('KQ_ERR_SOCKET', `VRRP receive on ${this.interface} failed: ${errnoName(-n)}`));
+      return;
+    }
+    const meta = this.metaBuffer;
+    if (meta[NativeMeta.destination] === 0xff && meta.compare(this.group, 0, 16, NativeMeta.destination, NativeMeta.destination + 16) !== 0) {
+      this.counters.notJoined++;
+      return;
+    }
+    const ifindex = meta.readInt32LE(NativeMeta.ifindex);
+    deliver(
+      this.handler,
+      this.receiveBuffer.subarray(0, n),
+      {
+        family: 6,
+        source: this.sources.format(meta, NativeMeta.source),
+        destination: this.groupsSeen.format(meta, NativeMeta.destination),
+        ttl: meta.readInt32LE(NativeMeta.hopLimit),
+        ifindex: ifindex > 0 ? ifindex : this.ifindex,
+      },
+      this.counters,
+      (error) => this.report(error),
+    );
+  }
+
+  private sendFailed(destination: string, reason: string): void {
+    this.counters.sendErrors++;
+    this.report(new KqError('KQ_ERR_SOCKET', `VRRP send to ${destination} on ${this.interface} failed: ${reason}`));
+  }
+
+  private report(error: KqError): void {
+    const handler = this.errorHandler;
+    if (!handler) return;
+    try {
+      handler(error);
+    } catch {
+      // an error handler that throws must not take the socket down with it
+    }
+  }
+}
+
+export function openVrrpSocket6(options: VrrpSocketOptions, info: InterfaceInfo): VrrpSocket {
+  const multicastGroup = options.multicastGroup ?? VRRP_MULTICAST_GROUP6;
+  const group = requireAddress(multicastGroup, 6, 'VRRP multicast group');
+  if (!isMulticast(group, 6)) throw new KqError('KQ_ERR_CONFIG_VALUE', `VRRP multicast group ${multicastGroup} is not an IPv6 multicast address (ff00::/8)`);
+  const sourceAddress = defaultSource(options, info);
+  const socket = new VrrpSocket6(nativeAddon(), info.name, info.index, multicastGroup, group, sourceAddress, options.onError);
+  socket.open();
+  return socket;
+}
