@@ -1,0 +1,141 @@
+/**
+ * The native format: YAML (.yaml/.yml) or JSON (.json), validated with the
+ * model's zod schemas. Every message names the file, the line of the offending
+ * key (found through the yaml library's source ranges) and its key path.
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { ConfigError, DiagnosticSink, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import type { AgentConfig } from './model.js';
+import { validateAgentConfig, type Location, type Locator, type Path } from './validate.js';
+
+export interface LoadResult {
+  config: AgentConfig;
+  /** Warnings only: with any error the loader throws a ConfigError instead. */
+  diagnostics: Diagnostic[];
+}
+
+/** Load and validate a YAML or JSON agent configuration. Throws ConfigError listing every error. */
+export function loadAgentConfig(path: string): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const sink = new DiagnosticSink();
+    sink.error('KQ_ERR_CONFIG_FILE', { file: path }, `cannot read the configuration file: ${(e as Error).message}`);
+    throw new ConfigError(path, sink.items);
+  }
+  const ext = extname(path).toLowerCase();
+  if (ext === '.json') return parseAgentConfig(text, path, 'json');
+  if (ext === '.yaml' || ext === '.yml') return parseAgentConfig(text, path, 'yaml');
+  const sink = new DiagnosticSink();
+  sink.error('KQ_ERR_CONFIG_FILE', { file: path }, `found the extension '${ext || '(none)'}'; expected .yaml, .yml or .json (for a keepalived.conf use --keepalived-conf)`);
+  throw new ConfigError(path, sink.items);
+}
+
+/** As loadAgentConfig, from text already read (`file` is used in messages). */
+export function parseAgentConfig(text: string, file: string, format: 'yaml' | 'json'): LoadResult {
+  const sink = new DiagnosticSink();
+  const lineCounter = new LineCounter();
+
+  if (format === 'json') {
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      const { line, column } = jsonErrorPosition(e as Error, text);
+      sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line, column }, `invalid JSON: ${(e as Error).message}`);
+      throw new ConfigError(file, sink.items);
+    }
+  }
+
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  for (const err of doc.errors) {
+    const pos = err.linePos?.[0] ?? lineCounter.linePos(err.pos[0]);
+    sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line: pos.line, column: pos.col }, `invalid YAML: ${err.message.split('\n')[0] ?? err.message}`);
+  }
+  for (const w of doc.warnings) {
+    const pos = w.linePos?.[0] ?? lineCounter.linePos(w.pos[0]);
+    sink.warn('KQ_WARN_CONFIG_SUSPICIOUS', { file, line: pos.line, column: pos.col }, w.message.split('\n')[0] ?? w.message);
+  }
+  if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
+
+  const raw: unknown = doc.toJS() ?? {};
+  const locator = new YamlLocator(doc, lineCounter, file);
+  addSources(raw, locator);
+  const config = validateAgentConfig(raw, locator, sink);
+  if (!config) throw new ConfigError(file, sink.items);
+  return { config, diagnostics: sortDiagnostics(sink.items) };
+}
+
+/** Give instances, scripts and sync groups their file:line, as keepalived.conf ones have, for runtime messages. */
+function addSources(raw: unknown, locator: YamlLocator): void {
+  if (typeof raw !== 'object' || raw === null) return;
+  const top = raw as Record<string, unknown>;
+  const stamp = (item: unknown, path: (string | number)[]) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item) || 'source' in item) return;
+    const loc = locator.locate(path);
+    if (loc.line !== undefined) (item as Record<string, unknown>).source = { file: loc.file, line: loc.line };
+  };
+  for (const section of ['instances', 'syncGroups'] as const) {
+    const list = top[section];
+    if (Array.isArray(list)) list.forEach((item, i) => stamp(item, [section, i]));
+  }
+  const scripts = top.scripts;
+  if (typeof scripts === 'object' && scripts !== null && !Array.isArray(scripts)) {
+    for (const [name, s] of Object.entries(scripts)) stamp(s, ['scripts', name]);
+  }
+}
+
+function jsonErrorPosition(e: Error, text: string): { line?: number; column?: number } {
+  const lc = /line (\d+) column (\d+)/.exec(e.message);
+  if (lc) return { line: Number(lc[1]), column: Number(lc[2]) };
+  const pos = /position (\d+)/.exec(e.message);
+  if (!pos) return {};
+  const before = text.slice(0, Number(pos[1]));
+  const lines = before.split('\n');
+  return { line: lines.length, column: (lines[lines.length - 1]?.length ?? 0) + 1 };
+}
+
+/** Maps a zod path to the YAML node it names; a missing key falls back to its parent. */
+class YamlLocator implements Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    private readonly file: string,
+  ) {}
+
+  locate(path: Path): Location {
+    let node: unknown = this.doc.contents;
+    let anchor: YamlNode | undefined = node as YamlNode | undefined;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+        if (!pair) break;
+        anchor = (pair.key as YamlNode | undefined) ?? anchor;
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg];
+        if (!item) break;
+        node = item;
+        anchor = item as YamlNode;
+      } else break;
+    }
+    const offset = anchor?.range?.[0];
+    const pos = offset !== undefined ? this.lines.linePos(offset) : undefined;
+    return { file: this.file, line: pos?.line, column: pos?.col, key: formatPath(path) };
+  }
+
+  term(field: string): string {
+    return field;
+  }
+}
+
+export function formatPath(path: Path): string {
+  let s = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else s += s === '' ? seg : `.${seg}`;
+  }
+  return s === '' ? '(top level)' : s;
+}

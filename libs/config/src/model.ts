@@ -1,0 +1,318 @@
+/**
+ * The agent's configuration model: one set of zod schemas that both the native
+ * YAML/JSON format and keepalived.conf are turned into. Names are camelCase and
+ * every duration carries its unit in its name (`advertIntervalCs`, `timeoutS`).
+ * Defaults are keepalived's, so a keepalived.conf and its YAML translation mean
+ * the same thing.
+ */
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------
+// Value helpers. Each schema carries an "expected" phrase as its error, so a
+// diagnostic reads "found X; expected <phrase>" whatever went wrong.
+
+function int(min: number, max: number, what?: string) {
+  const expected = what ?? `an integer from ${min} to ${max}`;
+  return z
+    .number({ error: expected })
+    .int({ error: expected })
+    .min(min, { error: expected })
+    .max(max, { error: expected });
+}
+
+function num(min: number, max: number, what: string) {
+  return z.number({ error: what }).min(min, { error: what }).max(max, { error: what });
+}
+
+const name = (what: string) =>
+  z
+    .string({ error: what })
+    .min(1, { error: what })
+    .refine((s) => !/\s/.test(s), { error: `${what} without whitespace` });
+
+export const IpAddressSchema = z
+  .string({ error: 'an IPv4 or IPv6 address' })
+  .refine((s) => isIP(s) !== 0, { error: 'an IPv4 or IPv6 address' });
+
+export const Ipv4MulticastSchema = z
+  .string({ error: 'an IPv4 multicast address (224.0.0.0/4)' })
+  .refine((s) => isIP(s) === 4 && isIpv4Multicast(s), { error: 'an IPv4 multicast address (224.0.0.0/4)' });
+
+export const Ipv6MulticastSchema = z
+  .string({ error: 'an IPv6 multicast address (ff00::/8)' })
+  .refine((s) => isIP(s) === 6 && /^ff/i.test(s), { error: 'an IPv6 multicast address (ff00::/8)' });
+
+export function isIpv4Multicast(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
+export type IpFamily = 4 | 6;
+
+export function familyOf(address: string): IpFamily | undefined {
+  const f = isIP(address);
+  return f === 4 || f === 6 ? f : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Node and global settings
+
+export const NodeSchema = z.strictObject({
+  /** keepalived's `router_id`; identifies this host in events and leases. Default: the hostname. */
+  id: z
+    .string({ error: 'a node id (keepalived router_id)' })
+    .min(1, { error: 'a non-empty node id (keepalived router_id)' })
+    .default(() => hostname()),
+});
+
+export const GarpSchema = z.strictObject({
+  /** vrrp_garp_master_delay: second burst of GARP/NA after becoming master, 0 = none. */
+  masterDelayS: int(0, 4294).default(5),
+  /** vrrp_garp_master_repeat: GARP/NA messages per burst. */
+  masterRepeat: int(1, 2 ** 31 - 1, 'an integer of at least 1').default(5),
+  /** vrrp_garp_master_refresh: periodic GARP/NA while master, 0 = never. */
+  masterRefreshS: int(0, 2 ** 31 - 1, 'a whole number of seconds (0 = no refresh)').default(0),
+  /** vrrp_garp_master_refresh_repeat: messages per refresh. */
+  masterRefreshRepeat: int(1, 2 ** 31 - 1, 'an integer of at least 1').default(1),
+  /** vrrp_garp_interval: delay between gratuitous ARPs on one interface. */
+  intervalS: num(0, 4294.967295, 'a number of seconds from 0 to 4294.967295').default(0),
+  /** vrrp_gna_interval: delay between unsolicited neighbour advertisements. */
+  naIntervalS: num(0, 4294.967295, 'a number of seconds from 0 to 4294.967295').default(0),
+});
+
+export const ScriptUserSchema = z.strictObject({
+  user: name('a user name'),
+  group: name('a group name').optional(),
+});
+
+export const GlobalSchema = z.strictObject({
+  /** Default VRRP version of the instances (keepalived `vrrp_version`, default 2; IPv6 instances default to 3). */
+  vrrpVersion: z.union([z.literal(2), z.literal(3)], { error: 'VRRP version 2 or 3' }).default(2),
+  mcastGroup4: Ipv4MulticastSchema.default('224.0.0.18'),
+  mcastGroup6: Ipv6MulticastSchema.default('ff02::12'),
+  garp: GarpSchema.prefault({}),
+  /** Default user (and group) scripts run as; keepalived: keepalived_script if it exists, else root. */
+  scriptUser: ScriptUserSchema.optional(),
+  /** Refuse to run scripts as root when a non-root user can modify them. */
+  enableScriptSecurity: z.boolean({ error: 'true or false' }).default(false),
+  vrrpStrict: z.boolean({ error: 'true or false' }).default(false),
+  skipCheckAdvAddr: z.boolean({ error: 'true or false' }).default(false),
+});
+
+// ---------------------------------------------------------------------------
+// Tracked scripts (keepalived vrrp_script)
+
+export const SourceRefSchema = z.strictObject({
+  file: z.string(),
+  line: z.number().int(),
+});
+
+export const TrackScriptSchema = z
+  .strictObject({
+    /** The command line, split as keepalived does (see splitCommandLine). */
+    script: z.string({ error: 'a command line' }).min(1, { error: 'a command line' }),
+    intervalS: int(1, 4294).default(1),
+    /** Default: the interval, as in keepalived. */
+    timeoutS: int(1, 4294).optional(),
+    /** 0: failure means FAULT; otherwise added to (or, negative, taken from) the priority. */
+    weight: int(-253, 253).default(0),
+    /** Apply the weight in the opposite direction (keepalived `weight N reverse`). */
+    weightReverse: z.boolean({ error: 'true or false' }).default(false),
+    rise: int(1, 2 ** 31 - 1, 'an integer of at least 1').default(1),
+    fall: int(1, 2 ** 31 - 1, 'an integer of at least 1').default(1),
+    user: name('a user name').optional(),
+    group: name('a group name').optional(),
+    /** Start in the failed state until the script first succeeds. */
+    initFail: z.boolean({ error: 'true or false' }).default(false),
+    source: SourceRefSchema.optional(),
+  })
+  .transform((s) => ({ ...s, timeoutS: s.timeoutS ?? s.intervalS }));
+
+// ---------------------------------------------------------------------------
+// Instances
+
+const SCOPES = ['global', 'site', 'link', 'host', 'nowhere'] as const;
+
+const VirtualAddressObject = z.strictObject(
+  {
+    address: IpAddressSchema,
+    /** Default: 32 for IPv4, 128 for IPv6. */
+    prefixLength: int(0, 128).optional(),
+    device: name('an interface name').optional(),
+    label: name('an address label').optional(),
+    /** An IPv4 broadcast address, or '+' / '-' to set or clear the host bits. */
+    broadcast: z
+      .string({ error: "an IPv4 broadcast address, '+' or '-'" })
+      .refine((s) => s === '+' || s === '-' || isIP(s) === 4, { error: "an IPv4 broadcast address, '+' or '-'" })
+      .optional(),
+    scope: z.enum(SCOPES, { error: `one of ${SCOPES.join(', ')}` }).optional(),
+  },
+  { error: "an address 'IP[/PREFIX]' or {address, prefixLength, device, label, broadcast, scope}" },
+);
+
+/** A VIP: an object, or the shorthand string `IP[/PREFIX]`. */
+export const VirtualAddressSchema = z
+  .preprocess((v) => (typeof v === 'string' ? splitCidr(v) : v), VirtualAddressObject)
+  .superRefine((v, ctx) => {
+    const family = familyOf(v.address);
+    const max = family === 6 ? 128 : 32;
+    if (v.prefixLength !== undefined && v.prefixLength > max) {
+      ctx.addIssue({ code: 'custom', path: ['prefixLength'], message: `a prefix length from 0 to ${max}`, input: v.prefixLength });
+    }
+    if (v.broadcast !== undefined && family === 6) {
+      ctx.addIssue({ code: 'custom', path: ['broadcast'], message: 'no broadcast address on an IPv6 address', input: v.broadcast });
+    }
+  })
+  .transform((v) => ({ ...v, prefixLength: v.prefixLength ?? (familyOf(v.address) === 6 ? 128 : 32) }));
+
+function splitCidr(s: string): unknown {
+  const slash = s.indexOf('/');
+  if (slash < 0) return { address: s };
+  const prefix = s.slice(slash + 1);
+  return { address: s.slice(0, slash), prefixLength: /^\d+$/.test(prefix) ? Number(prefix) : prefix };
+}
+
+export const AuthenticationSchema = z.strictObject({
+  /** PASS: simple password (VRRPv2 only, first 8 characters sent); AH: IPsec AH. */
+  type: z.enum(['PASS', 'AH'], { error: 'PASS or AH' }),
+  password: z.string({ error: 'a password' }).min(1, { error: 'a non-empty password' }),
+});
+
+export const TrackInterfaceSchema = z.strictObject({
+  name: name('an interface name'),
+  /** 0: interface down means FAULT; otherwise the priority changes by the weight. */
+  weight: int(-253, 253).default(0),
+  reverse: z.boolean({ error: 'true or false' }).default(false),
+});
+
+export const TrackScriptRefSchema = z.strictObject({
+  /** The name of a script in `scripts`. */
+  name: name('a script name'),
+  /** Overrides the script's own weight. */
+  weight: int(-253, 253).optional(),
+  reverse: z.boolean({ error: 'true or false' }).optional(),
+});
+
+const NotifyObject = z.strictObject(
+  {
+    command: z.string({ error: 'a command line' }).min(1, { error: 'a command line' }),
+    user: name('a user name').optional(),
+    group: name('a group name').optional(),
+  },
+  { error: 'a command line or {command, user, group}' },
+);
+
+/** A notify script: a command line, or {command, user, group}. */
+export const NotifyCommandSchema = z.preprocess((v) => (typeof v === 'string' ? { command: v } : v), NotifyObject);
+
+export const NotifySchema = z.strictObject({
+  master: NotifyCommandSchema.optional(),
+  backup: NotifyCommandSchema.optional(),
+  fault: NotifyCommandSchema.optional(),
+  stop: NotifyCommandSchema.optional(),
+  /** keepalived's `notify`: run on every transition with TYPE NAME STATE PRIORITY appended. */
+  any: NotifyCommandSchema.optional(),
+});
+
+export const VrrpInstanceSchema = z.strictObject({
+  name: name('an instance name'),
+  interface: name('an interface name'),
+  vrid: int(1, 255),
+  priority: int(1, 255).default(100),
+  /** keepalived advert_int is seconds; 1 s = 100 cs. VRRPv2 carries whole seconds. */
+  advertIntervalCs: int(1, 25500, 'an advert interval from 1 to 25500 centiseconds').default(100),
+  /** Default: the global vrrpVersion, or 3 for IPv6 (VRRPv2 over IPv6 only when asked for, as keepalived). */
+  version: z.union([z.literal(2), z.literal(3)], { error: 'VRRP version 2 or 3' }).optional(),
+  initialState: z.enum(['MASTER', 'BACKUP'], { error: 'MASTER or BACKUP' }).default('BACKUP'),
+  preempt: z.boolean({ error: 'true or false' }).default(true),
+  preemptDelayS: num(0, 1000, 'a number of seconds from 0 to 1000').default(0),
+  authentication: AuthenticationSchema.optional(),
+  virtualAddresses: z.array(VirtualAddressSchema, { error: 'a list of addresses' }).default([]),
+  virtualAddressesExcluded: z.array(VirtualAddressSchema, { error: 'a list of addresses' }).default([]),
+  /** Default: the family of the first virtual address (keepalived); set it only to check. */
+  family: z.union([z.literal(4), z.literal(6)], { error: 'address family 4 or 6' }).optional(),
+  unicastSourceIp: IpAddressSchema.optional(),
+  unicastPeers: z.array(IpAddressSchema, { error: 'a list of IP addresses' }).default([]),
+  mcastSourceIp: IpAddressSchema.optional(),
+  trackInterfaces: z.array(TrackInterfaceSchema, { error: 'a list of interfaces to track' }).default([]),
+  trackScripts: z.array(TrackScriptRefSchema, { error: 'a list of scripts to track' }).default([]),
+  notify: NotifySchema.prefault({}),
+  /** How the VRRPv3 checksum over IPv4 is computed; keepalived and FRR include the pseudo-header. */
+  v3Checksum: z.enum(['pseudo-header', 'no-pseudo-header'], { error: "'pseudo-header' or 'no-pseudo-header'" }).default('pseudo-header'),
+  /** Where the instance was defined, for runtime messages. */
+  source: SourceRefSchema.optional(),
+});
+
+export const SyncGroupSchema = z.strictObject({
+  name: name('a sync group name'),
+  instances: z.array(name('an instance name'), { error: 'a list of instance names' }).min(1, { error: 'at least one instance name' }),
+  notify: NotifySchema.prefault({}),
+  source: SourceRefSchema.optional(),
+});
+
+/**
+ * The native (YAML/JSON) top level. Strict: an unknown key is an error. Later
+ * sections (`nats`, `arbiter`) are added here as further optional keys.
+ */
+export const AgentConfigInputSchema = z.strictObject({
+  node: NodeSchema.prefault({}),
+  global: GlobalSchema.prefault({}),
+  scripts: z.record(z.string(), TrackScriptSchema, { error: 'a map of script name to script' }).default({}),
+  instances: z.array(VrrpInstanceSchema, { error: 'a list of VRRP instances' }).default([]),
+  syncGroups: z.array(SyncGroupSchema, { error: 'a list of sync groups' }).default([]),
+});
+
+/** Validates and resolves what depends on other sections (version and family of each instance). */
+export const AgentConfigSchema = AgentConfigInputSchema.transform((c) => ({
+  ...c,
+  instances: c.instances.map((i) => {
+    const family = i.family ?? deriveFamily(i) ?? 4;
+    const version: 2 | 3 = i.version ?? (family === 6 ? 3 : c.global.vrrpVersion);
+    return { ...i, family, version };
+  }),
+}));
+
+/**
+ * keepalived's rule: the first virtual address decides the family; with none,
+ * the unicast source or first peer does.
+ */
+export function deriveFamily(i: {
+  virtualAddresses?: readonly ({ address: string } | string)[] | undefined;
+  unicastSourceIp?: string | undefined;
+  unicastPeers?: readonly string[] | undefined;
+}): IpFamily | undefined {
+  const first = i.virtualAddresses?.[0];
+  const firstAddress = typeof first === 'string' ? first.split('/')[0] : first?.address;
+  if (firstAddress !== undefined) return familyOf(firstAddress);
+  if (i.unicastSourceIp !== undefined) return familyOf(i.unicastSourceIp);
+  const peer = i.unicastPeers?.[0];
+  return peer !== undefined ? familyOf(peer) : undefined;
+}
+
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
+export type NodeConfig = AgentConfig['node'];
+export type GlobalConfig = AgentConfig['global'];
+export type GarpConfig = GlobalConfig['garp'];
+export type ScriptUser = z.output<typeof ScriptUserSchema>;
+export type TrackScriptConfig = z.output<typeof TrackScriptSchema>;
+export type VrrpInstanceConfig = AgentConfig['instances'][number];
+export type VirtualAddress = z.output<typeof VirtualAddressSchema>;
+export type AuthenticationConfig = z.output<typeof AuthenticationSchema>;
+export type TrackInterfaceConfig = z.output<typeof TrackInterfaceSchema>;
+export type TrackScriptRef = z.output<typeof TrackScriptRefSchema>;
+export type NotifyCommand = z.output<typeof NotifyCommandSchema>;
+export type NotifyConfig = z.output<typeof NotifySchema>;
+export type SyncGroupConfig = z.output<typeof SyncGroupSchema>;
+export type SourceRef = z.output<typeof SourceRefSchema>;
+
+/** Validated configs are frozen all the way down (fastify's habit): nothing mutates them at run time. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
