@@ -414,7 +414,8 @@ export class Lab {
     for (const ns of namespaces) await killNamespacePids(ns);
     for (const ns of namespaces) await run('ip', ['netns', 'del', ns], { allowFail: true });
     rmSync(join(OWNERS_DIR, `${this.prefix}.owner`), { force: true });
-    if (!this.options.keepLogs) rmSync(this.dir, { recursive: true, force: true });
+    // KQ_LAB_KEEP_LOGS=1 keeps every run's logs for a post-mortem.
+    if (!this.options.keepLogs && process.env['KQ_LAB_KEEP_LOGS'] !== '1') rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Synchronous last-resort teardown for process exit (no awaits possible there). */

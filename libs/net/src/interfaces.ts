@@ -7,7 +7,7 @@
 import { formatIPv4, formatIPv6 } from '../../vrrp/src/address.js';
 import type { IpFamily } from '../../vrrp/src/types.js';
 import { KqError } from '../../common/src/errors.js';
-import { AF_INET, AF_INET6, netlinkErrno, netlinkError, requestOptions, rtnetlink, type AddressMessage, type LinkMessage } from './netlink.js';
+import { AF_INET, AF_INET6, netlinkErrno, netlinkError, requestOptions, rtRequest, type AddressMessage, type LinkMessage } from './netlink.js';
 
 /** rtnetlink address scopes (RT_SCOPE_*). */
 export const AddressScope = { global: 0, site: 200, link: 253, host: 254, nowhere: 255 } as const;
@@ -82,7 +82,7 @@ export async function getLink(name: string): Promise<LinkMessage> {
   if (name.length === 0 || name.length > 15 || name.includes('/') || /\s/.test(name)) throw missing(name);
   let links: LinkMessage[];
   try {
-    links = await rtnetlink().getLink({}, { ifname: name }, requestOptions);
+    links = await rtRequest((nl) => nl.getLink({}, { ifname: name }, requestOptions));
   } catch (cause) {
     if (netlinkErrno(cause) === 'ENODEV') throw missing(name, cause);
     throw netlinkError(`reading interface ${name}`, cause);
@@ -96,7 +96,7 @@ export async function getLink(name: string): Promise<LinkMessage> {
 export async function addressesOfIndex(index: number): Promise<InterfaceAddress[]> {
   let messages: AddressMessage[];
   try {
-    messages = await rtnetlink().getAddresses({}, {}, requestOptions);
+    messages = await rtRequest((nl) => nl.getAddresses({}, {}, requestOptions));
   } catch (cause) {
     throw netlinkError('listing addresses', cause);
   }

@@ -32,6 +32,19 @@ export function rtnetlink(): RtNetlinkSocket {
 
 export const requestOptions = { timeout: REQUEST_TIMEOUT_MS } as const;
 
+let tail: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs one request on the shared socket at a time. The kernel refuses a dump
+ * on a socket while another dump is in progress there (EBUSY), and a master
+ * announcing several VIPs asks for the interface several times at once.
+ */
+export function rtRequest<T>(fn: (socket: RtNetlinkSocket) => Promise<T>): Promise<T> {
+  const run = tail.then(() => fn(rtnetlink()));
+  tail = run.catch(() => undefined);
+  return run;
+}
+
 /**
  * The errno name of a netlink failure ("EEXIST"), or undefined. The netlink
  * package reports a kernel refusal as `Error("Request rejected: EEXIST")`.

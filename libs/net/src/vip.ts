@@ -15,7 +15,7 @@ import { formatAddress, parseIPv4, parseIPv6 } from '../../vrrp/src/address.js';
 import type { IpFamily } from '../../vrrp/src/types.js';
 import { KqError } from '../../common/src/errors.js';
 import { AddressScope, addressesOfIndex, getLink, type AddressScopeName, type InterfaceAddress } from './interfaces.js';
-import { AF_INET, AF_INET6, netlinkErrno, netlinkError, requestOptions, rtnetlink } from './netlink.js';
+import { AF_INET, AF_INET6, netlinkErrno, netlinkError, requestOptions, rtRequest, type RtNetlinkSocket } from './netlink.js';
 
 export interface VirtualAddress {
   address: string;
@@ -81,7 +81,7 @@ export async function addVip(ifname: string, vip: VirtualAddress): Promise<boole
   }
   const link = await getLink(ifname);
   const index = link.data.index as number;
-  const attrs: Parameters<ReturnType<typeof rtnetlink>['newAddress']>[1] = { local: prepared.bytes, address: prepared.bytes };
+  const attrs: Parameters<RtNetlinkSocket['newAddress']>[1] = { local: prepared.bytes, address: prepared.bytes };
   if (prepared.family === 6) {
     attrs.flags = { nodad: true };
     if (prepared.prefixLength === 128) attrs.cacheInfo = { ifaPrefered: 0, ifaValid: INFINITY_LIFETIME, cstamp: 0, tstamp: 0 };
@@ -89,7 +89,7 @@ export async function addVip(ifname: string, vip: VirtualAddress): Promise<boole
   if (vip.label !== undefined) attrs.label = vip.label;
   if (broadcast) attrs.broadcast = Buffer.from(broadcast);
   try {
-    await rtnetlink().newAddress(
+    await rtRequest((nl) => nl.newAddress(
       {
         family: prepared.family === 4 ? AF_INET : AF_INET6,
         prefixlen: prepared.prefixLength,
@@ -99,7 +99,7 @@ export async function addVip(ifname: string, vip: VirtualAddress): Promise<boole
       },
       attrs,
       { ...requestOptions, flags: NLM_F_CREATE | NLM_F_EXCL },
-    );
+    ));
     return true;
   } catch (cause) {
     if (netlinkErrno(cause) === 'EEXIST') return false;
@@ -113,12 +113,12 @@ export async function removeVip(ifname: string, vip: VirtualAddress): Promise<bo
   const link = await getLink(ifname);
   const index = link.data.index as number;
   try {
-    await rtnetlink().delAddress(
+    await rtRequest((nl) => nl.delAddress(
       { family: prepared.family === 4 ? AF_INET : AF_INET6, prefixlen: prepared.prefixLength, index },
       // IFA_ADDRESS with the prefix length makes the kernel match the prefix too, not the address alone.
       { local: prepared.bytes, address: prepared.bytes },
       requestOptions,
-    );
+    ));
     return true;
   } catch (cause) {
     const errno = netlinkErrno(cause);

@@ -193,6 +193,10 @@ function onStart(params: InstanceParams, state: InstanceState, now: number): Ste
 
 function onTimer(params: InstanceParams, state: InstanceState, now: number): StepResult {
   if (state.name === 'BACKUP' && state.masterDownAt !== null && now >= state.masterDownAt) {
+    if (state.master?.priority === PRIORITY_STOP) {
+      const skew = skewTimeMs(params.version, state.effectivePriority, state.masterAdvertIntervalCs);
+      return enterMaster(params, state, now, `master ${state.master.address} gave up (priority 0) and Skew_Time (${fmtMs(skew)}) elapsed`);
+    }
     const from = state.master ? `master ${state.master.address} (priority ${state.master.priority})` : 'any master';
     const mdi = masterDownIntervalMs(params.version, state.effectivePriority, state.masterAdvertIntervalCs);
     return enterMaster(params, state, now, `no advertisement from ${from} within Master_Down_Interval (${fmtMs(mdi)})`);
@@ -260,7 +264,8 @@ function onAdvertInBackup(params: InstanceParams, state: InstanceState, advert: 
   if (prio === PRIORITY_STOP) {
     const skew = skewTimeMs(params.version, ours, state.masterAdvertIntervalCs);
     return {
-      state: { ...state, masterDownAt: now + skew },
+      // Remembering the master with priority 0 lets the takeover say why it happened.
+      state: { ...state, masterDownAt: now + skew, master: { address: source, priority: PRIORITY_STOP } },
       actions: [],
       reason: `master ${source} gave up (priority 0): taking over after Skew_Time (${fmtMs(skew)})`,
     };

@@ -148,6 +148,9 @@ describe('BACKUP (RFC 5798 §6.4.2)', () => {
     const r = step(base, started, { type: 'advert', advert: advert(0), source: '198.18.1.1' }, 50);
     assert.ok(Math.abs((r.state.masterDownAt ?? 0) - (50 + 64.84375)) < 1e-9);
     assert.match(r.reason, /gave up \(priority 0\): taking over after Skew_Time \(64\.8 ms\)/);
+    const takeover = step(base, r.state, { type: 'timer' }, r.state.masterDownAt!);
+    assert.equal(takeover.state.name, 'MASTER');
+    assert.match(takeover.reason, /master 198\.18\.1\.1 gave up \(priority 0\) and Skew_Time \(64\.8 ms\) elapsed/);
   });
 
   test('with preempt, a lower-priority advert is discarded so the down timer runs out', () => {

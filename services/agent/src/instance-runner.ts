@@ -68,13 +68,26 @@ export class InstanceRunner {
     transitions: 0,
   };
 
+  private parameters: InstanceParams;
+
   constructor(
     readonly name: string,
-    readonly params: InstanceParams,
+    params: InstanceParams,
     private readonly ports: InstancePorts,
+    /** A logger already bound to this instance (the agent's child logger). */
     private readonly log: Logger,
   ) {
+    this.parameters = params;
     this.current = initialState(params, ports.now());
+  }
+
+  get params(): InstanceParams {
+    return this.parameters;
+  }
+
+  /** The primary address is known once the socket is open (or changes with the interface's). */
+  setPrimaryAddress(address: string): void {
+    this.parameters = { ...this.parameters, primaryAddress: address };
   }
 
   get state(): InstanceState {
@@ -118,13 +131,13 @@ export class InstanceRunner {
 
   private async process(event: VrrpEvent): Promise<void> {
     const now = this.ports.now();
-    const result = step(this.params, this.current, event, now);
+    const result = step(this.parameters, this.current, event, now);
     const before = this.current;
     this.current = result.state;
     if (event.type !== 'timer' && event.type !== 'advert') {
-      this.log.debug({ instance: this.name, event: event.type, reason: result.reason }, 'event');
+      this.log.debug({ event: event.type, reason: result.reason }, 'event');
     } else if (result.state !== before && result.actions.length > 0 && event.type === 'advert') {
-      this.log.debug({ instance: this.name, reason: result.reason }, 'advert handled');
+      this.log.debug({ reason: result.reason }, 'advert handled');
     }
     for (const action of result.actions) {
       try {
@@ -132,7 +145,7 @@ export class InstanceRunner {
       } catch (err) {
         // An action that fails (netlink refused, interface gone) must not stop the
         // instance: log it; the state machine's view stays, the next event retries.
-        this.log.error({ instance: this.name, action: action.type, err }, 'action failed');
+        this.log.error({ action: action.type, err }, 'action failed');
       }
     }
     if (!this.stopped) this.arm();
@@ -147,13 +160,13 @@ export class InstanceRunner {
         return;
       case 'addVips': {
         const changed = await this.ports.addVips();
-        this.log.info({ instance: this.name, changed }, 'VIPs added');
+        this.log.info({ changed }, 'VIPs added');
         return;
       }
       case 'removeVips': {
         this.ports.stopAnnouncing();
         const changed = await this.ports.removeVips();
-        this.log.info({ instance: this.name, changed }, 'VIPs removed');
+        this.log.info({ changed }, 'VIPs removed');
         return;
       }
       case 'announceVips':
@@ -171,7 +184,8 @@ export class InstanceRunner {
           master: this.current.master?.address ?? null,
           at: now,
         };
-        this.log.info(t, `${action.from} -> ${action.to}`);
+        const { instance: _instance, ...fields } = t;
+        this.log.info(fields, `${action.from} -> ${action.to}`);
         this.ports.onTransition(t);
         return;
       }

@@ -1,0 +1,127 @@
+/**
+ * ha-agent: load the configuration, then run, check or clean up.
+ * Exit codes: 0 ok, 1 invalid configuration or runtime failure, 2 usage error.
+ */
+import { readFileSync } from 'node:fs';
+import { createLogger } from '../../../libs/common/src/log.js';
+import { isKqError } from '../../../libs/common/src/errors.js';
+import {
+  ConfigError,
+  formatDiagnostics,
+  loadAgentConfig,
+  loadKeepalivedConf,
+  type AgentConfig,
+  type Diagnostic,
+} from '../../../libs/config/src/mod.js';
+import { getInterface } from '../../../libs/net/src/mod.js';
+import { parseAgentArgs, USAGE, type AgentOptions } from './cli.js';
+import { Agent } from './agent.js';
+import { cleanupLeftoverVips } from './vips.js';
+import { notYetImplemented } from './support.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function load(opts: AgentOptions): { config: AgentConfig; diagnostics: Diagnostic[]; file: string } {
+  if (opts.keepalivedConf) return { ...loadKeepalivedConf(opts.keepalivedConf), file: opts.keepalivedConf };
+  return { ...loadAgentConfig(opts.config!), file: opts.config! };
+}
+
+async function missingInterfaces(config: AgentConfig): Promise<string[]> {
+  const names = new Set<string>();
+  for (const i of config.instances) {
+    names.add(i.interface);
+    for (const v of [...i.virtualAddresses, ...i.virtualAddressesExcluded]) if (v.device) names.add(v.device);
+  }
+  const missing: string[] = [];
+  for (const n of names) {
+    try {
+      await getInterface(n);
+    } catch {
+      missing.push(n);
+    }
+  }
+  return missing;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: AgentOptions;
+  try {
+    opts = parseAgentArgs(argv);
+  } catch (err) {
+    process.stderr.write(`ha-agent: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (opts.mode === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (opts.mode === 'version') {
+    process.stdout.write(`ha-agent ${version()}\n`);
+    return 0;
+  }
+
+  let loaded: ReturnType<typeof load>;
+  try {
+    loaded = load(opts);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${formatDiagnostics(err.diagnostics)}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const { config, file } = loaded;
+  const warnings = [...loaded.diagnostics, ...notYetImplemented(config, file)];
+
+  if (opts.mode === 'check') {
+    const missing = await missingInterfaces(config);
+    const lines = [formatDiagnostics(warnings)];
+    for (const m of missing) lines.push(`${file}: warning: interface ${m} does not exist here; its instances will be in FAULT until it appears`);
+    const text = lines.filter((l) => l.length > 0).join('\n');
+    if (text) process.stderr.write(`${text}\n`);
+    process.stdout.write(`${file}: configuration valid: ${config.instances.length} VRRP instance(s)\n`);
+    return 0;
+  }
+
+  const log = createLogger({ name: 'ha-agent', level: opts.logLevel });
+  for (const w of warnings) log.warn({ code: w.code, file: w.file, line: w.line, key: w.key }, w.message);
+
+  if (opts.mode === 'cleanup') {
+    const removed = await cleanupLeftoverVips(config.instances, log);
+    log.info({ removed }, removed.length > 0 ? 'removed leftover VIPs' : 'no leftover VIPs');
+    log.flush();
+    return 0;
+  }
+
+  const agent = await Agent.start(config, log);
+  let exiting = false;
+  const shutdown = async (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    log.info({ signal }, 'stopping: releasing VIPs');
+    try {
+      await agent.stop();
+    } finally {
+      log.flush();
+      process.exit(0);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGUSR1', () => log.info({ status: agent.status() }, 'status'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    const msg = isKqError(err) ? `${err.code}: ${err.message}` : (err as Error).stack ?? String(err);
+    process.stderr.write(`ha-agent: ${msg}\n`);
+    process.exit(1);
+  },
+);

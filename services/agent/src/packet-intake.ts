@@ -1,0 +1,106 @@
+/**
+ * From a received protocol-112 packet to an instance event: decode (ordered
+ * checks), find the instance by VRID, check it against that instance, hand it
+ * over. Every refusal is counted by reason and logged at a bounded rate; no
+ * packet, however malformed, can throw past this point.
+ */
+import type { Logger } from 'pino';
+import {
+  checkAgainstInstance,
+  decodeAdvertisement,
+  sameAddress,
+  type Advertisement,
+  type InstanceExpectation,
+  type V3ChecksumMode,
+} from '../../../libs/vrrp/src/mod.js';
+import type { VrrpPacketMeta } from '../../../libs/net/src/mod.js';
+
+export interface IntakeBinding {
+  name: string;
+  expectation: InstanceExpectation;
+  v3Checksum: V3ChecksumMode;
+  /** Our own source address on this socket: a packet from it is our own looped back. */
+  ownSource: () => string;
+  accept(advert: Advertisement, source: string): void;
+  reject(reason: string): void;
+}
+
+/** How often a summary of refused packets may be logged, per socket. */
+const REJECT_LOG_INTERVAL_MS = 10_000;
+
+export class PacketIntake {
+  private readonly byVrid = new Map<number, IntakeBinding>();
+  readonly rejected: Record<string, number> = {};
+  private sinceLog: Record<string, number> = {};
+  private lastLog = 0;
+  private lastDetail = '';
+
+  constructor(
+    readonly label: string,
+    private readonly v3ChecksumForUnbound: V3ChecksumMode,
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  bind(vrid: number, binding: IntakeBinding): void {
+    this.byVrid.set(vrid, binding);
+  }
+
+  handles(vrid: number): boolean {
+    return this.byVrid.has(vrid);
+  }
+
+  /** The socket's packet handler. */
+  handle = (payload: Buffer, meta: VrrpPacketMeta): void => {
+    try {
+      this.process(payload, meta);
+    } catch (err) {
+      // A bug of ours, not the sender's: count it and keep running.
+      this.count('internal', `${(err as Error).message}`, meta.source);
+      this.log.error({ err, source: meta.source }, 'packet handling failed');
+    }
+  };
+
+  private process(payload: Buffer, meta: VrrpPacketMeta): void {
+    // The VRID sits at byte 1 whatever the version: peek at it to pick the
+    // instance's checksum mode before the full decode.
+    const vrid = payload.length >= 2 ? payload[1]! : -1;
+    const binding = this.byVrid.get(vrid);
+    const decoded = decodeAdvertisement(payload, meta, { v3Checksum: binding?.v3Checksum ?? this.v3ChecksumForUnbound });
+    if (!decoded.ok) {
+      binding?.reject(decoded.reason);
+      this.count(decoded.reason, decoded.detail, meta.source);
+      return;
+    }
+    if (!binding) {
+      this.count('vrid', `VRID ${decoded.advert.vrid} is not configured on ${this.label}`, meta.source);
+      return;
+    }
+    if (sameAddress(meta.source, binding.ownSource())) {
+      binding.reject('own_packet');
+      this.count('own_packet', 'our own advertisement looped back', meta.source);
+      return;
+    }
+    const checked = checkAgainstInstance(decoded.advert, binding.expectation);
+    if (!checked.ok) {
+      binding.reject(checked.reason);
+      this.count(checked.reason, `${binding.name}: ${checked.detail}`, meta.source);
+      return;
+    }
+    binding.accept(decoded.advert, meta.source);
+  }
+
+  private count(reason: string, detail: string, source: string): void {
+    this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
+    this.sinceLog[reason] = (this.sinceLog[reason] ?? 0) + 1;
+    this.lastDetail = `${detail} (from ${source})`;
+    const now = this.now();
+    // The first refusal is logged at once; after that, one summary per interval,
+    // so a flood of bad packets cannot flood the log.
+    if (this.lastLog === 0 || now - this.lastLog >= REJECT_LOG_INTERVAL_MS) {
+      this.log.warn({ socket: this.label, refused: this.sinceLog, last: this.lastDetail, total: this.rejected }, 'packets refused');
+      this.sinceLog = {};
+      this.lastLog = now;
+    }
+  }
+}
