@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseAgentArgs } from '../src/cli.js';
+
+test('the agent takes a keepalived.conf or a native config, not both and not neither', () => {
+  assert.equal(parseAgentArgs(['--keepalived-conf', '/etc/keepalived/keepalived.conf']).keepalivedConf, '/etc/keepalived/keepalived.conf');
+  assert.equal(parseAgentArgs(['--config=/etc/keepquorum/agent.yaml']).config, '/etc/keepquorum/agent.yaml');
+  assert.throws(() => parseAgentArgs([]), /a configuration is needed/);
+  assert.throws(() => parseAgentArgs(['--config', 'a.yaml', '--keepalived-conf', 'b.conf']), /not both/);
+  assert.throws(() => parseAgentArgs(['--config']), /--config needs a value/);
+  assert.throws(() => parseAgentArgs(['--config', 'a.yaml', '--bogus']), /unknown option --bogus/);
+  assert.throws(() => parseAgentArgs(['--config', 'a.yaml', '--log-level', 'loud']), /--log-level loud/);
+});
+
+test('--check and --cleanup select their modes', () => {
+  assert.equal(parseAgentArgs(['--check', '--config', 'a.yaml']).mode, 'check');
+  assert.equal(parseAgentArgs(['--keepalived-conf', 'k.conf', '--cleanup']).mode, 'cleanup');
+  assert.equal(parseAgentArgs(['--help']).mode, 'help');
+});
+
+const HA_AGENT = fileURLToPath(new URL('../../../../bin/ha-agent', import.meta.url));
+
+test('ha-agent --check reports a broken keepalived.conf with file:line and exits 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-check-'));
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, 'vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 900\n');
+  const r = spawnSync(process.execPath, [HA_AGENT, '--check', '--keepalived-conf', f], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`keepalived\\.conf:\\d+`));
+});
+
+test('ha-agent --check accepts a valid file and warns about a missing interface instead of failing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-check-'));
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, 'vrrp_instance VI_1 {\n  interface kq-no-such-if\n  virtual_router_id 51\n  priority 100\n  virtual_ipaddress {\n    198.18.10.1/16\n  }\n}\n');
+  const r = spawnSync(process.execPath, [HA_AGENT, '--check', '--keepalived-conf', f], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /interface kq-no-such-if does not exist here/);
+  assert.match(r.stdout, /configuration valid: 1 VRRP instance/);
+});
+
+test('ha-agent with no arguments is a usage error (exit 2)', () => {
+  const r = spawnSync(process.execPath, [HA_AGENT], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /Usage: ha-agent/);
+});
