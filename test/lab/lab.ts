@@ -264,10 +264,13 @@ export class LabHost {
 
   /** Power off: every process in the namespace SIGKILLed, the cable pulled (switch port down). */
   async powerOff(): Promise<void> {
-    await this.lab.sw.ip(['link', 'set', this.switchPort, 'down']);
+    // Processes first: a host losing power gets no chance to react to its own
+    // link going down (an agent that saw the carrier drop would release its VIP
+    // and make the crash look like a graceful stop).
     const spare = new Set<number>();
     for (const p of this.observers) if (p.running && p.pid !== undefined) spare.add(p.pid);
     await killNamespacePids(this.ns, 'SIGKILL', spare);
+    await this.lab.sw.ip(['link', 'set', this.switchPort, 'down']);
   }
 
   /** Power on: the cable back in. Processes are not restarted: that is the caller's job. */

@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
 
   if (opts.mode === 'check') {
     const missing = await missingInterfaces(config);
-    const lines = [formatDiagnostics(warnings)];
+    const lines = warnings.length > 0 ? [formatDiagnostics(warnings)] : [];
     for (const m of missing) lines.push(`${file}: warning: interface ${m} does not exist here; its instances will be in FAULT until it appears`);
     const text = lines.filter((l) => l.length > 0).join('\n');
     if (text) process.stderr.write(`${text}\n`);
