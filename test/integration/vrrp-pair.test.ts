@@ -16,6 +16,7 @@ import { startClient, summarizeClient } from '../lab/client.js';
 import { startSplitBrainWatch } from '../lab/split-brain.js';
 import { keepalivedConf } from '../lab/keepalived.js';
 import { cleanupAgent, restartAgent, startAgent, type AgentHandle } from '../lab/agent.js';
+import { waitUntil } from '../lab/wait.js';
 
 const skip = labUnavailableReason();
 const VIP = vipOf(1);
@@ -155,6 +156,8 @@ describe('a keepquorum pair (VRRPv3, advert 0.1 s, priorities 100/90)', { skip }
     // Again, without the cleanup: the next start removes it first.
     agentA = await restartAgent(agentA, { name: 'agent-4' });
     await agentA.waitForState('VI_1', 'MASTER', 10_000);
+    // The transition is logged before the VIP is added: kill only once it is there.
+    await waitUntil('the VIP on a1', () => a.hasAddress(VIP.ipv4), 5000);
     await agentA.kill();
     assert.equal(await a.hasAddress(VIP.ipv4), true);
     agentA = await restartAgent(agentA, { name: 'agent-5' });

@@ -264,13 +264,17 @@ export class LabHost {
 
   /** Power off: every process in the namespace SIGKILLed, the cable pulled (switch port down). */
   async powerOff(): Promise<void> {
-    // Processes first: a host losing power gets no chance to react to its own
-    // link going down (an agent that saw the carrier drop would release its VIP
-    // and make the crash look like a graceful stop).
+    // A host losing power gets no chance to react, neither to its link going
+    // down (an agent that saw the carrier drop would release its VIP and make
+    // the crash look like a graceful stop) nor to a process dying: SIGKILLing
+    // keepalived's parent first sends its VRRP child SIGTERM (PR_SET_PDEATHSIG),
+    // and the child got a priority-0 advert out before the cable was pulled.
+    // So: freeze everything, pull the cable, then kill.
     const spare = new Set<number>();
     for (const p of this.observers) if (p.running && p.pid !== undefined) spare.add(p.pid);
-    await killNamespacePids(this.ns, 'SIGKILL', spare);
+    await killNamespacePids(this.ns, 'SIGSTOP', spare);
     await this.lab.sw.ip(['link', 'set', this.switchPort, 'down']);
+    await killNamespacePids(this.ns, 'SIGKILL', spare);
   }
 
   /** Power on: the cable back in. Processes are not restarted: that is the caller's job. */

@@ -285,7 +285,7 @@ function lint(config: AgentConfig, locator: Locator, sink: DiagnosticSink): void
   }
   config.instances.forEach((inst, i) => {
     if (inst.authentication?.type === 'PASS' && inst.authentication.password.length > 8) {
-      warn('KQ_WARN_CONFIG_ADJUSTED', ['instances', i, 'authentication', 'password'], `the password has ${inst.authentication.password.length} characters; only the first 8 ('${inst.authentication.password.slice(0, 8)}') are sent and compared, as in keepalived`);
+      warn('KQ_WARN_CONFIG_ADJUSTED', ['instances', i, 'authentication', 'password'], `the password has ${inst.authentication.password.length} characters; only the first 8 are sent and compared, as in keepalived (a password never appears in messages)`);
     }
     if (inst.authentication?.type === 'AH') {
       warn('KQ_WARN_CONFIG_NOT_IMPLEMENTED', ['instances', i, 'authentication', 'type'], 'IPsec AH authentication is deprecated (RFC 3768) and keepquorum does not implement it on the wire; adverts will not be accepted by peers expecting AH');
