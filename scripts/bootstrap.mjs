@@ -51,6 +51,7 @@ function ensureDebianPackages() {
 
 function newestMtime(dir, skip = new Set(['node_modules', 'dist', '.git', 'build'])) {
   let newest = 0;
+  if (!existsSync(dir)) return newest;
   const walk = (d) => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       if (skip.has(entry.name)) continue;
