@@ -205,32 +205,52 @@ export function httpCheck(options: HttpProbeOptions): CheckFn {
 }
 
 /**
- * A keepalived vrrp_script as a check: the script resolved and checked once
- * (user, PATH, permissions, enable_script_security; throws its KqError),
- * interval, timeout (default the interval), rise, fall and init_fail as configured.
+ * A tracked check as configured: a keepalived vrrp_script (the script resolved
+ * and checked once: user, PATH, permissions, enable_script_security; throws
+ * its KqError) or a built-in probe, with interval, timeout (default the
+ * interval), rise, fall and init_fail as configured.
  */
 export async function trackScriptCheck(
   name: string,
   config: TrackScriptConfig,
   globals: ScriptGlobals,
   options: { killGraceMs?: number; outputBytes?: number; pathEnv?: string } = {},
-): Promise<{ definition: CheckDefinition; script: PreparedScript }> {
+): Promise<{ definition: CheckDefinition; script: PreparedScript | undefined }> {
+  const timeoutMs = config.timeoutS * 1000;
+  const definition = (run: CheckFn): CheckDefinition => ({
+    name,
+    intervalMs: config.intervalS * 1000,
+    rise: config.rise,
+    fall: config.fall,
+    initFail: config.initFail,
+    run,
+  });
+  if (config.icmp) {
+    const o: IcmpProbeOptions = { address: config.icmp.address, timeoutMs };
+    if (config.icmp.device !== undefined) o.device = config.icmp.device;
+    return { definition: definition(icmpCheck(o)), script: undefined };
+  }
+  if (config.tcp) {
+    const o: TcpProbeOptions = { address: config.tcp.address, port: config.tcp.port, timeoutMs };
+    if (config.tcp.sourceAddress !== undefined) o.sourceAddress = config.tcp.sourceAddress;
+    return { definition: definition(tcpCheck(o)), script: undefined };
+  }
+  if (config.http) {
+    const h = config.http;
+    const o: HttpProbeOptions = { address: h.address, tls: h.tls, verifyTls: h.verifyTls, path: h.path, timeoutMs };
+    if (h.port !== undefined) o.port = h.port;
+    if (h.virtualHost !== undefined) o.virtualHost = h.virtualHost;
+    if (h.statusCodes !== undefined) o.statusCodes = h.statusCodes;
+    if (h.digest !== undefined) o.digest = h.digest;
+    return { definition: definition(httpCheck(o)), script: undefined };
+  }
+  if (config.script === undefined) throw new RangeError(`check ${name}: neither a script nor a probe`);
   const context: Parameters<typeof prepareScript>[3] = { what: `vrrp_script ${name}` };
   if (config.source) context.location = { file: config.source.file, line: config.source.line, key: 'script' };
   if (options.pathEnv !== undefined) context.pathEnv = options.pathEnv;
   const script = await prepareScript(config.script, { user: config.user, group: config.group }, globals, context);
-  const runOptions: Omit<RunScriptOptions, 'signal'> = { timeoutMs: config.timeoutS * 1000 };
+  const runOptions: Omit<RunScriptOptions, 'signal'> = { timeoutMs };
   if (options.killGraceMs !== undefined) runOptions.killGraceMs = options.killGraceMs;
   if (options.outputBytes !== undefined) runOptions.outputBytes = options.outputBytes;
-  return {
-    definition: {
-      name,
-      intervalMs: config.intervalS * 1000,
-      rise: config.rise,
-      fall: config.fall,
-      initFail: config.initFail,
-      run: scriptCheck(script, runOptions),
-    },
-    script,
-  };
+  return { definition: definition(scriptCheck(script, runOptions)), script };
 }

@@ -215,10 +215,26 @@ test('a vrrp_script from the config model becomes a check with its interval, tim
     assert.equal(definition.rise, 3);
     assert.equal(definition.fall, 4);
     assert.equal(definition.initFail, true);
-    assert.deepEqual(script.argv, [`${dir}/chk.sh`]);
+    assert.deepEqual(script!.argv, [`${dir}/chk.sh`]);
     const outcome = await definition.run(new AbortController().signal);
     assert.equal(outcome.ok, true);
   } finally {
     cleanup();
   }
+});
+
+test('a tracked check configured as a built-in probe runs the probe, with the check timing of the config', async () => {
+  const config = TrackScriptSchema.parse({ tcp: { address: '127.0.0.1', port: 1 }, intervalS: 3, timeoutS: 1, rise: 2, fall: 2 });
+  const { definition, script } = await trackScriptCheck('tcp_closed', config, { enableScriptSecurity: false });
+  assert.equal(script, undefined);
+  assert.equal(definition.intervalMs, 3000);
+  // Port 1 on loopback is closed: the probe fails with a reason, it does not throw.
+  const outcome = await definition.run(new AbortController().signal);
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.output, /ECONNREFUSED|refused/);
+});
+
+test('a tracked check must be exactly one of script, icmp, tcp or http', () => {
+  assert.throws(() => TrackScriptSchema.parse({ intervalS: 1 }), /a command line \(script\), or one of the probes icmp, tcp or http/);
+  assert.throws(() => TrackScriptSchema.parse({ script: '/bin/true', tcp: { address: '127.0.0.1', port: 80 } }), /only one of script, icmp, tcp or http/);
 });

@@ -109,10 +109,50 @@ export const SourceRefSchema = z.strictObject({
   line: z.number().int(),
 });
 
+/** Built-in probes: what a user would otherwise write a script for (layers 3, 4 and 7). */
+export const IcmpProbeSchema = z.strictObject({
+  /** The address to ping (echo request); IPv4 or IPv6. */
+  address: IpAddressSchema,
+  /** Send from this interface. */
+  device: name('an interface name').optional(),
+});
+
+export const TcpProbeSchema = z.strictObject({
+  address: IpAddressSchema,
+  port: int(1, 65535),
+  sourceAddress: IpAddressSchema.optional(),
+});
+
+export const HttpProbeSchema = z.strictObject({
+  address: IpAddressSchema,
+  /** Default 80, or 443 with tls. */
+  port: int(1, 65535).optional(),
+  /** HTTPS instead of HTTP. */
+  tls: z.boolean({ error: 'true or false' }).default(false),
+  /** Check the server certificate (HTTPS). */
+  verifyTls: z.boolean({ error: 'true or false' }).default(true),
+  path: z.string({ error: 'a URL path' }).startsWith('/', { error: "a URL path starting with '/'" }).default('/'),
+  /** The Host header, as keepalived's HTTP_GET virtualhost. */
+  virtualHost: z.string({ error: 'a host name' }).optional(),
+  /** Accepted status codes (default 200-299), as keepalived's status_code. */
+  statusCodes: z.array(int(100, 599, 'an HTTP status code'), { error: 'a list of HTTP status codes' }).optional(),
+  /** MD5 hex of the expected body, as keepalived's HTTP_GET digest. */
+  digest: z
+    .string({ error: 'an MD5 digest (32 hex digits)' })
+    .regex(/^[0-9a-fA-F]{32}$/, { error: 'an MD5 digest (32 hex digits)' })
+    .optional(),
+});
+
 export const TrackScriptSchema = z
   .strictObject({
-    /** The command line, split as keepalived does (see splitCommandLine). */
-    script: z.string({ error: 'a command line' }).min(1, { error: 'a command line' }),
+    /** The command line, split as keepalived does (see splitCommandLine). One of script, icmp, tcp, http. */
+    script: z.string({ error: 'a command line' }).min(1, { error: 'a command line' }).optional(),
+    /** Built-in ICMP echo probe instead of a script. */
+    icmp: IcmpProbeSchema.optional(),
+    /** Built-in TCP connect probe instead of a script. */
+    tcp: TcpProbeSchema.optional(),
+    /** Built-in HTTP/HTTPS GET probe instead of a script. */
+    http: HttpProbeSchema.optional(),
     intervalS: int(1, 4294).default(1),
     /** Default: the interval, as in keepalived. */
     timeoutS: int(1, 4294).optional(),
@@ -127,6 +167,17 @@ export const TrackScriptSchema = z
     /** Start in the failed state until the script first succeeds. */
     initFail: z.boolean({ error: 'true or false' }).default(false),
     source: SourceRefSchema.optional(),
+  })
+  .superRefine((s, ctx) => {
+    const kinds = (['script', 'icmp', 'tcp', 'http'] as const).filter((k) => s[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: kinds.length > 1 ? [kinds[1]!] : ['script'],
+        message: kinds.length === 0 ? 'a command line (script), or one of the probes icmp, tcp or http' : `only one of script, icmp, tcp or http (found ${kinds.join(' and ')})`,
+        input: s,
+      });
+    }
   })
   .transform((s) => ({ ...s, timeoutS: s.timeoutS ?? s.intervalS }));
 
@@ -298,6 +349,9 @@ export type GlobalConfig = AgentConfig['global'];
 export type GarpConfig = GlobalConfig['garp'];
 export type ScriptUser = z.output<typeof ScriptUserSchema>;
 export type TrackScriptConfig = z.output<typeof TrackScriptSchema>;
+export type IcmpProbeConfig = z.output<typeof IcmpProbeSchema>;
+export type TcpProbeConfig = z.output<typeof TcpProbeSchema>;
+export type HttpProbeConfig = z.output<typeof HttpProbeSchema>;
 export type VrrpInstanceConfig = AgentConfig['instances'][number];
 export type VirtualAddress = z.output<typeof VirtualAddressSchema>;
 export type AuthenticationConfig = z.output<typeof AuthenticationSchema>;

@@ -135,7 +135,7 @@ describe('splitCommandLine (keepalived script arguments)', () => {
     // Observed by running keepalived with this vrrp_script: argv was [s2][a][b c][d e][f][g]
     const text = `global_defs {\n enable_script_security\n}\nvrrp_script s2 {\n  script "/tmp/argv.sh s2 a 'b c' \\"d e\\" f\\ g"\n}\n` + minimal(' track_script {\n  s2\n }');
     const { config } = parseKeepalivedConf(text, '/virtual/keepalived.conf');
-    assert.deepEqual(splitCommandLine(config.scripts.s2!.script), ['/tmp/argv.sh', 's2', 'a', 'b c', 'd e', 'f', 'g']);
+    assert.deepEqual(splitCommandLine(config.scripts.s2!.script!), ['/tmp/argv.sh', 's2', 'a', 'b c', 'd e', 'f', 'g']);
   });
 
   it('warns that unquoted words after a vrrp_script command are dropped, as keepalived drops them', () => {
