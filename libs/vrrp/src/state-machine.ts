@@ -68,6 +68,12 @@ export type VrrpEvent =
   | { type: 'fault'; source: string; active: boolean; detail?: string }
   /** The effective priority changed (tracked scripts/interfaces with weight). */
   | { type: 'priority'; priority: number; detail?: string }
+  /**
+   * Another member of this instance's sync group changed state: follow it
+   * (keepalived's vrrp_sync_group). MASTER is followed from BACKUP only,
+   * BACKUP from MASTER only; FAULT travels as a fault source instead.
+   */
+  | { type: 'follow'; to: 'MASTER' | 'BACKUP'; detail: string }
   | { type: 'shutdown' };
 
 export type VrrpAction =
@@ -119,6 +125,8 @@ export function step(params: InstanceParams, state: InstanceState, event: VrrpEv
       return onFault(params, state, event.source, event.active, event.detail, now);
     case 'priority':
       return onPriority(state, event.priority, event.detail);
+    case 'follow':
+      return onFollow(params, state, event.to, event.detail, now);
     case 'shutdown':
       return onShutdown(state, now);
   }
@@ -196,6 +204,9 @@ function onTimer(params: InstanceParams, state: InstanceState, now: number): Ste
     if (state.master?.priority === PRIORITY_STOP) {
       const skew = skewTimeMs(params.version, state.effectivePriority, state.masterAdvertIntervalCs);
       return enterMaster(params, state, now, `master ${state.master.address} gave up (priority 0) and Skew_Time (${fmtMs(skew)}) elapsed`);
+    }
+    if (params.preempt && state.master && state.master.priority < state.effectivePriority) {
+      return enterMaster(params, state, now, `preempting master ${state.master.address} (priority ${state.master.priority} < ours ${state.effectivePriority})`);
     }
     const from = state.master ? `master ${state.master.address} (priority ${state.master.priority})` : 'any master';
     const mdi = masterDownIntervalMs(params.version, state.effectivePriority, state.masterAdvertIntervalCs);
@@ -298,8 +309,12 @@ function onAdvertInBackup(params: InstanceParams, state: InstanceState, advert: 
       reason: why,
     };
   }
-  // Lower priority and we preempt: ignore it, so the down timer runs out and we take over.
-  return unchanged(state, `lower priority advert from ${source} (${prio} < ours ${ours}) discarded: preempting`);
+  // Lower priority and we preempt: ignore it, so the down timer runs out and we
+  // take over. Remembering who it was lets the takeover say it preempted.
+  return unchanged(
+    state.master?.address === source && state.master.priority === prio ? state : { ...state, master: { address: source, priority: prio } },
+    `lower priority advert from ${source} (${prio} < ours ${ours}) discarded: preempting`,
+  );
 }
 
 function enterFault(state: InstanceState, now: number, reason: string): StepResult {
@@ -343,6 +358,14 @@ function onPriority(state: InstanceState, priority: number, detail?: string): St
   // The new priority travels in the next advert; the election follows from it
   // (a higher-priority backup ignores our lower adverts and takes over).
   return unchanged({ ...state, effectivePriority: priority }, why);
+}
+
+function onFollow(params: InstanceParams, state: InstanceState, to: 'MASTER' | 'BACKUP', detail: string, now: number): StepResult {
+  if (to === 'MASTER' && state.name === 'BACKUP') return enterMaster(params, state, now, `sync group: ${detail}`);
+  if (to === 'BACKUP' && state.name === 'MASTER') {
+    return enterBackup(params, state, now, `sync group: ${detail}`, { leaving: [{ type: 'removeVips' }] });
+  }
+  return unchanged(state, `sync group: ${detail}; already ${state.name}, nothing to follow`);
 }
 
 function onShutdown(state: InstanceState, now: number): StepResult {

@@ -153,10 +153,13 @@ describe('BACKUP (RFC 5798 §6.4.2)', () => {
     assert.match(takeover.reason, /master 198\.18\.1\.1 gave up \(priority 0\) and Skew_Time \(64\.8 ms\) elapsed/);
   });
 
-  test('with preempt, a lower-priority advert is discarded so the down timer runs out', () => {
+  test('with preempt, a lower-priority advert is discarded so the down timer runs out, and the takeover says it preempted', () => {
     const r = step(base, started, { type: 'advert', advert: advert(50), source: '198.18.1.1' }, 100);
-    assert.equal(r.state, started);
+    assert.equal(r.state.masterDownAt, started.masterDownAt);
     assert.match(r.reason, /discarded: preempting/);
+    const t = step(base, r.state, { type: 'timer' }, started.masterDownAt!);
+    assert.equal(t.state.name, 'MASTER');
+    assert.match(t.reason, /preempting master 198\.18\.1\.1 \(priority 50 < ours 90\)/);
   });
 
   test('with nopreempt, a lower-priority master is accepted and keeps the VIP', () => {
@@ -176,7 +179,7 @@ describe('BACKUP (RFC 5798 §6.4.2)', () => {
     const during = step(p, first.state, { type: 'advert', advert: advert(50), source: '198.18.1.1' }, 1000);
     assert.ok(during.state.masterDownAt! > 1000);
     const after = step(p, during.state, { type: 'advert', advert: advert(50), source: '198.18.1.1' }, 1200);
-    assert.equal(after.state, during.state);
+    assert.equal(after.state.masterDownAt, during.state.masterDownAt);
     assert.match(after.reason, /discarded: preempting/);
     const takeover = step(p, after.state, { type: 'timer' }, during.state.masterDownAt!);
     assert.equal(takeover.state.name, 'MASTER');
@@ -361,5 +364,32 @@ describe('priority and shutdown', () => {
     const [a, b] = nodes.map((n) => n.s);
     assert.equal(a!.name, 'MASTER');
     assert.equal(b!.name, 'BACKUP');
+  });
+});
+
+describe('sync groups', () => {
+  test('a backup follows a group member to MASTER at once', () => {
+    const b = run(base, [[{ type: 'start' }, 0]]).state;
+    const r = step(base, b, { type: 'follow', to: 'MASTER', detail: 'VI_2 became MASTER' }, 10);
+    assert.equal(r.state.name, 'MASTER');
+    assert.deepEqual(types(r), ['transition', 'sendAdvert', 'addVips', 'announceVips']);
+    assert.match(r.reason, /sync group: VI_2 became MASTER/);
+  });
+
+  test('a master follows a group member to BACKUP, releasing its VIPs', () => {
+    const m = run(base, [
+      [{ type: 'start' }, 0],
+      [{ type: 'timer' }, 400],
+    ]).state;
+    const r = step(base, m, { type: 'follow', to: 'BACKUP', detail: 'VI_2 became BACKUP' }, 500);
+    assert.equal(r.state.name, 'BACKUP');
+    assert.deepEqual(types(r), ['removeVips', 'transition']);
+  });
+
+  test('following what the instance already is, or from FAULT, changes nothing', () => {
+    const b = run(base, [[{ type: 'start' }, 0]]).state;
+    assert.equal(step(base, b, { type: 'follow', to: 'BACKUP', detail: 'x' }, 1).state, b);
+    const f = step(base, b, { type: 'fault', source: 'if', active: true }, 2).state;
+    assert.equal(step(base, f, { type: 'follow', to: 'MASTER', detail: 'x' }, 3).state, f);
   });
 });

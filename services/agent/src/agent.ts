@@ -3,6 +3,7 @@
  * the VRRP state machine decides, libs/net executes.
  */
 import type { Logger } from 'pino';
+import type { VrrpEvent, VrrpStateName } from '../../../libs/vrrp/src/mod.js';
 import { monotonicMs } from '../../../libs/common/src/clock.js';
 import {
   AuthType,
@@ -23,7 +24,19 @@ import {
   type VrrpSocket,
 } from '../../../libs/net/src/mod.js';
 import type { AgentConfig, VrrpInstanceConfig } from '../../../libs/config/src/mod.js';
+import {
+  CheckRunner,
+  Notifier,
+  prepareNotify,
+  trackScriptCheck,
+  type CheckResultEvent,
+  type NotifyState,
+  type PreparedNotify,
+  type ScriptGlobals,
+} from '../../../libs/checks/src/mod.js';
 import { InstanceRunner, type Transition } from './instance-runner.js';
+import { InstanceTracking, trackedItems } from './tracking.js';
+import { followTransition, groupFaults, groupState, type SyncGroup } from './sync-groups.js';
 import { PacketIntake } from './packet-intake.js';
 import { Announcer } from './announcer.js';
 import { addAll, cleanupLeftoverVips, placedVips, removeAll, type PlacedVip } from './vips.js';
@@ -37,6 +50,15 @@ interface LiveInstance {
   socket: VrrpSocket | null;
   expectation: InstanceExpectation;
   template: Advertisement;
+  tracking: InstanceTracking;
+  notify: PreparedNotify;
+  started: boolean;
+}
+
+interface LiveGroup {
+  group: SyncGroup;
+  notify: PreparedNotify;
+  state: NotifyState | null;
 }
 
 export interface AgentStatus {
@@ -66,12 +88,27 @@ export class Agent {
    * netlink dump each.
    */
   private readonly interfaceInfo = new Map<string, Promise<InterfaceInfo>>();
+  private readonly checks = new Map<string, CheckRunner>();
+  private readonly groups: LiveGroup[] = [];
+  private readonly notifier: Notifier;
 
   private constructor(
     readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly onTransition: (t: Transition) => void,
-  ) {}
+  ) {
+    this.notifier = new Notifier({
+      onRun: (e) => {
+        const fields = { instance: e.transition.name, state: e.transition.state, argv: e.argv, ok: e.result.ok, exitCode: e.result.exitCode, timedOut: e.result.timedOut, ms: Math.round(e.result.durationMs) };
+        if (e.result.ok) this.log.info(fields, 'notify script ran');
+        else this.log.warn({ ...fields, output: e.result.output, error: e.result.error }, 'notify script failed');
+      },
+    });
+  }
+
+  private get scriptGlobals(): ScriptGlobals {
+    return { scriptUser: this.config.global.scriptUser, enableScriptSecurity: this.config.global.enableScriptSecurity };
+  }
 
   static async start(config: AgentConfig, log: Logger, opts: { onTransition?: (t: Transition) => void } = {}): Promise<Agent> {
     const agent = new Agent(config, log, opts.onTransition ?? (() => {}));
@@ -80,27 +117,87 @@ export class Agent {
   }
 
   private async boot(): Promise<void> {
+    // Scripts are resolved and checked before anything changes on the host: an
+    // insecure, missing or non-executable script stops the start with its reason.
+    await this.prepareChecks();
+
     const removed = await cleanupLeftoverVips(this.config.instances, this.log);
     if (removed.length > 0) this.log.warn({ removed }, 'removed VIPs left by a previous run before joining the election');
 
-    for (const config of this.config.instances) this.instances.push(this.createInstance(config));
+    for (const config of this.config.instances) this.instances.push(await this.createInstance(config));
+    for (const g of this.config.syncGroups) {
+      const { prepared } = await prepareNotify(g.notify, this.scriptGlobals, { owner: `vrrp_sync_group ${g.name}`, source: g.source });
+      this.groups.push({ group: { name: g.name, members: g.instances }, notify: prepared, state: null });
+    }
     for (const inst of this.instances) await this.attachSocket(inst);
 
-    const interfaces = [...new Set(this.instances.map((i) => i.config.interface))];
+    const interfaces = new Set(this.instances.map((i) => i.config.interface));
+    for (const i of this.instances) for (const t of i.config.trackInterfaces) interfaces.add(t.name);
     this.linkWatch = await watchLinks({
-      interfaces,
+      interfaces: [...interfaces],
       onLink: (state) => this.onLink(state),
       onError: (err) => this.log.error({ err: err.message }, 'link watch error'),
     });
     for (const inst of this.instances) {
       const link = this.linkWatch.state(inst.config.interface);
       if (link) this.applyLink(inst, link);
-      await inst.runner.handle({ type: 'start' });
+      for (const t of inst.config.trackInterfaces) {
+        const tracked = this.linkWatch.state(t.name);
+        if (tracked) await this.applyTracking(inst, 'interface', t.name, tracked.running ? 'good' : 'failing');
+      }
     }
+    for (const check of this.checks.values()) check.start();
+    for (const inst of this.instances) await this.startWhenReady(inst);
     this.log.info({ node: this.config.node.id, instances: this.instances.map((i) => i.config.name) }, 'agent started');
   }
 
-  private createInstance(config: VrrpInstanceConfig): LiveInstance {
+  /** One runner per tracked script or probe, however many instances track it (as keepalived runs a vrrp_script once). */
+  private async prepareChecks(): Promise<void> {
+    const used = new Set(this.config.instances.flatMap((i) => i.trackScripts.map((t) => t.name)));
+    for (const name of used) {
+      const scriptConfig = this.config.scripts[name];
+      if (!scriptConfig) continue;
+      const { definition, script } = await trackScriptCheck(name, scriptConfig, this.scriptGlobals);
+      for (const w of script?.warnings ?? []) this.log.warn({ check: name }, w);
+      this.checks.set(name, new CheckRunner(definition, { onResult: (r) => this.onCheckResult(r), onError: (err) => this.log.error({ check: name, err }, 'check failed to run') }));
+    }
+  }
+
+  private onCheckResult(r: CheckResultEvent): void {
+    const fields = { check: r.name, ok: r.ok, latencyMs: Math.round(r.latencyMs * 10) / 10, status: r.status, output: r.output };
+    if (r.changed) this.log.info({ ...fields, reason: r.reason }, `check ${r.name}: ${r.status}`);
+    else this.log.debug(fields, 'check result');
+    for (const inst of this.instances) {
+      if (inst.tracking.tracks('check', r.name)) void this.applyTracking(inst, 'check', r.name, r.status);
+    }
+  }
+
+  /** Feed a tracked status to an instance: its priority and faults follow. */
+  private async applyTracking(inst: LiveInstance, kind: 'check' | 'interface', key: string, status: 'good' | 'failing' | 'init'): Promise<void> {
+    const change = inst.tracking.update(kind, key, status);
+    if (!change) return;
+    if (change.priorityChanged) {
+      await inst.runner.handle({ type: 'priority', priority: change.verdict.priority, detail: change.verdict.reason });
+    }
+    for (const f of change.faults) {
+      await inst.runner.handle({ type: 'fault', source: f.source, active: f.active, detail: change.verdict.reason });
+    }
+    if (change.faults.length > 0) await this.applyGroupFaults(inst.config.name);
+    if (change.ready) await this.startWhenReady(inst);
+  }
+
+  /** keepalived holds an instance in INIT until every weight-0 check has reported once. */
+  private async startWhenReady(inst: LiveInstance): Promise<void> {
+    if (inst.started || this.stopping) return;
+    if (!inst.tracking.ready) {
+      this.log.info({ instance: inst.config.name, waiting: inst.tracking.verdict.pending }, 'waiting for the first result of weight-0 checks');
+      return;
+    }
+    inst.started = true;
+    await inst.runner.handle({ type: 'start' });
+  }
+
+  private async createInstance(config: VrrpInstanceConfig): Promise<LiveInstance> {
     const log = this.log.child({ instance: config.name });
     const vips = placedVips(config);
     const auth = config.authentication;
@@ -129,6 +226,8 @@ export class Agent {
       async (t) => announceAddress(await this.lookupInterface(t.interface), t.address),
       log,
     );
+    const tracking = new InstanceTracking(config.priority, trackedItems(config, this.config));
+    const { prepared: notify } = await prepareNotify(config.notify, this.scriptGlobals, { owner: `vrrp_instance ${config.name}`, source: config.source });
     const live: LiveInstance = {
       config,
       vips,
@@ -136,6 +235,9 @@ export class Agent {
       socket: null,
       expectation,
       template,
+      tracking,
+      notify,
+      started: false,
       runner: undefined as unknown as InstanceRunner,
     };
     const params: InstanceParams = {
@@ -157,7 +259,7 @@ export class Agent {
         removeVips: () => removeAll(vips, log),
         startAnnouncing: () => announcer.start(),
         stopAnnouncing: () => announcer.stop(),
-        onTransition: (t) => this.onTransition(t),
+        onTransition: (t) => this.transitioned(live, t),
       },
       log,
     );
@@ -247,6 +349,9 @@ export class Agent {
   private onLink(state: LinkState): void {
     this.interfaceInfo.delete(state.name);
     for (const inst of this.instances) {
+      if (inst.tracking.tracks('interface', state.name)) void this.applyTracking(inst, 'interface', state.name, state.running ? 'good' : 'failing');
+    }
+    for (const inst of this.instances) {
       if (inst.config.interface !== state.name) continue;
       void (async () => {
         if (!inst.socket && state.present && state.running) await this.attachSocket(inst);
@@ -260,7 +365,53 @@ export class Agent {
     const source = `interface ${inst.config.interface}`;
     const usable = state.present && state.running && inst.socket !== null;
     const detail = !state.present ? 'missing' : !state.up ? 'down' : !state.running ? 'no carrier' : inst.socket ? 'up' : 'socket not open';
-    void inst.runner.handle({ type: 'fault', source, active: !usable, detail });
+    void inst.runner.handle({ type: 'fault', source, active: !usable, detail }).then(() => this.applyGroupFaults(inst.config.name));
+  }
+
+  private transitioned(inst: LiveInstance, t: Transition): void {
+    const state: NotifyState = t.to === 'INIT' ? 'STOP' : t.to;
+    void this.notifier.notify(inst.notify, { type: 'INSTANCE', name: inst.config.name, state, priority: t.priority });
+    this.onTransition(t);
+    for (const g of this.groups) {
+      if (!g.group.members.includes(inst.config.name)) continue;
+      if (!this.stopping) {
+        for (const f of followTransition(g.group, { member: inst.config.name, from: t.from, to: t.to, reason: t.reason })) {
+          void this.instanceNamed(f.member)?.runner.handle(f.event);
+        }
+      }
+      this.notifyGroup(g);
+    }
+    if (t.to === 'FAULT' || t.from === 'FAULT') void this.applyGroupFaults(inst.config.name);
+  }
+
+  private notifyGroup(g: LiveGroup): void {
+    const states: VrrpStateName[] = g.group.members.map((m) => this.instanceNamed(m)?.runner.state.name ?? 'INIT');
+    const state = groupState(states);
+    if (state === g.state) return;
+    g.state = state;
+    this.log.info({ group: g.group.name, state, members: Object.fromEntries(g.group.members.map((m, i) => [m, states[i]])) }, `sync group ${g.group.name}: ${state}`);
+    void this.notifier.notify(g.notify, { type: 'GROUP', name: g.group.name, state, priority: 0 });
+  }
+
+  /** Spread (or clear) a member's own faults to the rest of its sync groups. */
+  private async applyGroupFaults(member: string): Promise<void> {
+    if (this.stopping) return;
+    for (const g of this.groups) {
+      if (!g.group.members.includes(member)) continue;
+      const followUps = groupFaults(g.group, (m) => this.instanceNamed(m)?.runner.state.faults ?? []);
+      for (const f of followUps) {
+        const target = this.instanceNamed(f.member);
+        if (target && !this.groupFaultUnchanged(target, f.event)) await target.runner.handle(f.event);
+      }
+    }
+  }
+
+  private groupFaultUnchanged(inst: LiveInstance, event: VrrpEvent): boolean {
+    return event.type === 'fault' && inst.runner.state.faults.includes(event.source) === event.active;
+  }
+
+  private instanceNamed(name: string): LiveInstance | undefined {
+    return this.instances.find((i) => i.config.name === name);
   }
 
   status(): AgentStatus {
@@ -287,7 +438,14 @@ export class Agent {
     if (this.stopping) return;
     this.stopping = true;
     this.linkWatch?.close();
+    await Promise.all([...this.checks.values()].map((c) => c.stop()));
     await Promise.all(this.instances.map((i) => i.runner.shutdown()));
+    // notify_stop and the last transitions' scripts run before we exit, but a
+    // hung script must not hold the stop past systemd's patience: abort after 5 s.
+    const closing = this.notifier.close();
+    const cap = setTimeout(() => void this.notifier.close({ abort: true }), 5000);
+    await closing;
+    clearTimeout(cap);
     for (const i of this.instances) i.announcer.stop();
     // IPv4 sends wait a turn of the loop in raw-socket's queue: flush, or the
     // priority-0 advert never leaves.
