@@ -21,6 +21,7 @@ const DEBIAN_PACKAGES = [
   ['iputils-ping', '/usr/bin/ping', '/bin/ping'],
   ['nginx-light', '/usr/sbin/nginx'],
   ['procps', '/usr/bin/ps', '/bin/ps'],
+  ['curl', '/usr/bin/curl'],
 ];
 
 function log(msg) {

@@ -134,7 +134,12 @@ export class InstanceRunner {
     const result = step(this.parameters, this.current, event, now);
     const before = this.current;
     this.current = result.state;
-    if (event.type !== 'timer' && event.type !== 'advert') {
+    if (event.type === 'priority' || event.type === 'fault' || event.type === 'follow') {
+      // What tracking and the group did to the instance is worth a line even when
+      // it is no transition (a priority that changed, a second fault).
+      if (result.state !== before) this.log.info({ event: event.type, reason: result.reason }, result.reason);
+      else this.log.debug({ event: event.type, reason: result.reason }, 'event');
+    } else if (event.type !== 'timer' && event.type !== 'advert') {
       this.log.debug({ event: event.type, reason: result.reason }, 'event');
     } else if (result.state !== before && result.actions.length > 0 && event.type === 'advert') {
       this.log.debug({ reason: result.reason }, 'advert handled');
