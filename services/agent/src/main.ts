@@ -13,11 +13,11 @@ import {
   type AgentConfig,
   type Diagnostic,
 } from '../../../libs/config/src/mod.js';
-import { getInterface } from '../../../libs/net/src/mod.js';
 import { parseAgentArgs, USAGE, type AgentOptions } from './cli.js';
 import { Agent } from './agent.js';
 import { cleanupLeftoverVips } from './vips.js';
 import { notYetImplemented } from './support.js';
+import { preflight } from './preflight.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -27,23 +27,6 @@ function version(): string {
 function load(opts: AgentOptions): { config: AgentConfig; diagnostics: Diagnostic[]; file: string } {
   if (opts.keepalivedConf) return { ...loadKeepalivedConf(opts.keepalivedConf), file: opts.keepalivedConf };
   return { ...loadAgentConfig(opts.config!), file: opts.config! };
-}
-
-async function missingInterfaces(config: AgentConfig): Promise<string[]> {
-  const names = new Set<string>();
-  for (const i of config.instances) {
-    names.add(i.interface);
-    for (const v of [...i.virtualAddresses, ...i.virtualAddressesExcluded]) if (v.device) names.add(v.device);
-  }
-  const missing: string[] = [];
-  for (const n of names) {
-    try {
-      await getInterface(n);
-    } catch {
-      missing.push(n);
-    }
-  }
-  return missing;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -77,11 +60,14 @@ async function main(argv: string[]): Promise<number> {
   const warnings = [...loaded.diagnostics, ...notYetImplemented(config, file)];
 
   if (opts.mode === 'check') {
-    const missing = await missingInterfaces(config);
+    const host = await preflight(config, file);
     const lines = warnings.length > 0 ? [formatDiagnostics(warnings)] : [];
-    for (const m of missing) lines.push(`${file}: warning: interface ${m} does not exist here; its instances will be in FAULT until it appears`);
-    const text = lines.filter((l) => l.length > 0).join('\n');
-    if (text) process.stderr.write(`${text}\n`);
+    lines.push(...host.warnings, ...host.errors.map((e) => `error: ${e}`));
+    if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
+    if (host.errors.length > 0) {
+      process.stdout.write(`${file}: not usable on this host: ${host.errors.length} error(s)\n`);
+      return 1;
+    }
     process.stdout.write(`${file}: configuration valid: ${config.instances.length} VRRP instance(s)\n`);
     return 0;
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -48,4 +48,20 @@ test('ha-agent with no arguments is a usage error (exit 2)', () => {
   const r = spawnSync(process.execPath, [HA_AGENT], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /Usage: ha-agent/);
+});
+
+test('ha-agent --check refuses a tracked script that a non-root user could change under enable_script_security', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-check-'));
+  const script = join(dir, 'chk.sh');
+  writeFileSync(script, '#!/bin/sh\nexit 0\n');
+  chmodSync(script, 0o777); // world-writable, whatever the umask
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(
+    f,
+    `global_defs {\n  enable_script_security\n  script_user root\n}\nvrrp_script chk {\n  script "${script}"\n}\nvrrp_instance VI_1 {\n  interface lo\n  virtual_router_id 51\n  priority 100\n  track_script {\n    chk\n  }\n  virtual_ipaddress {\n    198.18.10.1/16\n  }\n}\n`,
+  );
+  const r = spawnSync(process.execPath, [HA_AGENT, '--check', '--keepalived-conf', f], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /chk\.sh/);
+  assert.match(r.stderr, /KQ_ERR_SCRIPT_INSECURE/);
 });
