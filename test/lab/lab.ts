@@ -146,6 +146,9 @@ export class LabProcess {
     capture: boolean,
   ) {
     const log = createWriteStream(logFile, { flags: 'a' });
+    // A log that cannot be written (the run directory removed from under a
+    // long run) must not take the whole test process down with an unhandled 'error'.
+    log.on('error', (err) => process.stderr.write(`lab: ${name}: log ${logFile}: ${err.message}\n`));
     child.stderr?.pipe(log, { end: false });
     child.stdout?.on('data', (d: Buffer) => {
       log.write(d);

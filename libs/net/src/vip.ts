@@ -69,8 +69,24 @@ function describeVip(vip: VirtualAddress, ifname: string): string {
   return `${vip.address}/${vip.prefixLength} on ${ifname}`;
 }
 
+export interface VipOptions {
+  /**
+   * The interface's index, when the caller already knows it (from its socket or
+   * link watch): saves a netlink round trip on the takeover path. Linux does not
+   * reuse an index while the namespace lives, so a stale one fails (ENODEV)
+   * rather than hitting another interface.
+   */
+  ifindex?: number;
+}
+
+async function indexOf(ifname: string, opts: VipOptions): Promise<number> {
+  if (opts.ifindex !== undefined && opts.ifindex > 0) return opts.ifindex;
+  const link = await getLink(ifname);
+  return link.data.index as number;
+}
+
 /** Adds a virtual address; `true` when added, `false` when it was there already. */
-export async function addVip(ifname: string, vip: VirtualAddress): Promise<boolean> {
+export async function addVip(ifname: string, vip: VirtualAddress, opts: VipOptions = {}): Promise<boolean> {
   const prepared = prepare(vip);
   if (vip.label !== undefined && (vip.label.length === 0 || Buffer.byteLength(vip.label) > 15)) {
     throw new KqError('KQ_ERR_CONFIG_VALUE', `virtual address ${vip.address}: label "${vip.label}" must be 1 to 15 bytes (the kernel's IFNAMSIZ)`);
@@ -79,8 +95,7 @@ export async function addVip(ifname: string, vip: VirtualAddress): Promise<boole
   if (vip.broadcast !== undefined && !broadcast) {
     throw new KqError('KQ_ERR_CONFIG_VALUE', `virtual address ${vip.address}: broadcast "${vip.broadcast}" is not an IPv4 address`);
   }
-  const link = await getLink(ifname);
-  const index = link.data.index as number;
+  const index = await indexOf(ifname, opts);
   const attrs: Parameters<RtNetlinkSocket['newAddress']>[1] = { local: prepared.bytes, address: prepared.bytes };
   if (prepared.family === 6) {
     attrs.flags = { nodad: true };
@@ -108,10 +123,9 @@ export async function addVip(ifname: string, vip: VirtualAddress): Promise<boole
 }
 
 /** Removes a virtual address; `true` when removed, `false` when it was not there. */
-export async function removeVip(ifname: string, vip: VirtualAddress): Promise<boolean> {
+export async function removeVip(ifname: string, vip: VirtualAddress, opts: VipOptions = {}): Promise<boolean> {
   const prepared = prepare(vip);
-  const link = await getLink(ifname);
-  const index = link.data.index as number;
+  const index = await indexOf(ifname, opts);
   try {
     await rtRequest((nl) => nl.delAddress(
       { family: prepared.family === 4 ? AF_INET : AF_INET6, prefixlen: prepared.prefixLength, index },

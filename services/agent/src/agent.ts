@@ -88,6 +88,9 @@ export class Agent {
    * netlink dump each.
    */
   private readonly interfaceInfo = new Map<string, Promise<InterfaceInfo>>();
+  /** Interface indexes seen by sockets and the link watch: the VIP path needs no lookup. */
+  private readonly ifindexes = new Map<string, number>();
+  private readonly indexHint = (name: string): number | undefined => this.ifindexes.get(name);
   private readonly checks = new Map<string, CheckRunner>();
   private readonly groups: LiveGroup[] = [];
   private readonly notifier: Notifier;
@@ -255,8 +258,8 @@ export class Agent {
       {
         now: monotonicMs,
         sendAdvert: (priority) => this.sendAdvert(live, priority),
-        addVips: () => addAll(vips),
-        removeVips: () => removeAll(vips, log),
+        addVips: () => addAll(vips, this.indexHint),
+        removeVips: () => removeAll(vips, log, this.indexHint),
         startAnnouncing: () => announcer.start(),
         stopAnnouncing: () => announcer.stop(),
         onTransition: (t) => this.transitioned(live, t),
@@ -307,6 +310,9 @@ export class Agent {
     }
     inst.socket = socket;
     inst.runner.setPrimaryAddress(socket.sourceAddress);
+    this.ifindexes.set(config.interface, socket.ifindex);
+    // Look the interface up now, not on the takeover path (gratuitous ARP needs its MAC).
+    void this.lookupInterface(config.interface).catch(() => {});
     const intake = this.intakes.get(`${config.interface}/${family}`)!;
     intake.bind(config.vrid, {
       name: config.name,
@@ -348,6 +354,12 @@ export class Agent {
 
   private onLink(state: LinkState): void {
     this.interfaceInfo.delete(state.name);
+    if (state.present && state.index > 0) {
+      this.ifindexes.set(state.name, state.index);
+      void this.lookupInterface(state.name).catch(() => {});
+    } else {
+      this.ifindexes.delete(state.name);
+    }
     for (const inst of this.instances) {
       if (inst.tracking.tracks('interface', state.name)) void this.applyTracking(inst, 'interface', state.name, state.running ? 'good' : 'failing');
     }

@@ -57,6 +57,7 @@ export class InstanceRunner {
   private queue: VrrpEvent[] = [];
   private draining: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private stopped = false;
   readonly counters: InstanceCounters = {
     advertsSent: 0,
@@ -202,16 +203,29 @@ export class InstanceRunner {
     const deadline = nextDeadline(this.current);
     if (deadline === null) return;
     const delay = Math.max(0, deadline - this.ports.now());
-    // setTimeout fires no earlier than asked (rounded to whole ms); ceil keeps a
-    // fractional deadline from waking us just before it and spinning once more.
-    this.timer = setTimeout(() => {
+    const fire = () => {
       this.timer = null;
+      this.immediate = null;
       void this.handle({ type: 'timer' });
-    }, Math.ceil(delay));
+    };
+    if (this.current.name === 'BACKUP') {
+      // The takeover deadline is where failover time is won or lost: wake up to a
+      // millisecond early (setTimeout has whole-millisecond granularity) and
+      // finish on setImmediate turns, so it is met within the loop's latency.
+      // Only BACKUP does this: it happens once per takeover, not once per advert.
+      if (delay < 1) this.immediate = setImmediate(fire);
+      else this.timer = setTimeout(fire, Math.floor(delay));
+      return;
+    }
+    // An advert a fraction of a millisecond late is harmless (the schedule stays
+    // anchored): ceil so the timer never fires early and wakes us twice.
+    this.timer = setTimeout(fire, Math.ceil(delay));
   }
 
   private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = null;
+    this.immediate = null;
   }
 }

@@ -29,17 +29,25 @@ export function placedVips(inst: VrrpInstanceConfig): PlacedVip[] {
   }));
 }
 
-export async function addAll(vips: readonly PlacedVip[]): Promise<boolean> {
+/** An interface's index when known (from a socket or the link watch), to spare a netlink lookup. */
+export type IndexHint = (ifname: string) => number | undefined;
+
+function hint(index: IndexHint, ifname: string): { ifindex?: number } {
+  const ifindex = index(ifname);
+  return ifindex === undefined ? {} : { ifindex };
+}
+
+export async function addAll(vips: readonly PlacedVip[], index: IndexHint = () => undefined): Promise<boolean> {
   let changed = false;
-  for (const v of vips) changed = (await addVip(v.interface, v.vip)) || changed;
+  for (const v of vips) changed = (await addVip(v.interface, v.vip, hint(index, v.interface))) || changed;
   return changed;
 }
 
-export async function removeAll(vips: readonly PlacedVip[], log: Logger): Promise<boolean> {
+export async function removeAll(vips: readonly PlacedVip[], log: Logger, index: IndexHint = () => undefined): Promise<boolean> {
   let changed = false;
   for (const v of vips) {
     try {
-      changed = (await removeVip(v.interface, v.vip)) || changed;
+      changed = (await removeVip(v.interface, v.vip, hint(index, v.interface))) || changed;
     } catch (err) {
       // Keep removing the others: one missing interface must not keep a VIP elsewhere.
       log.error({ vip: v.text, err }, 'VIP not removed');
