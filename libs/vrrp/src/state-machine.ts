@@ -176,11 +176,12 @@ function enterMaster(params: InstanceParams, state: InstanceState, now: number, 
   return {
     state: next,
     actions: [
-      { type: 'transition', from: state.name, to: 'MASTER', reason },
       // The advert goes first so a lower-priority master steps down as early as possible.
       { type: 'sendAdvert', priority: state.effectivePriority },
       { type: 'addVips' },
       { type: 'announceVips' },
+      // Last: what it triggers (log, notify_master, events) is off the failover's critical path.
+      { type: 'transition', from: state.name, to: 'MASTER', reason },
     ],
     reason,
   };
@@ -329,7 +330,7 @@ function enterFault(state: InstanceState, now: number, reason: string): StepResu
     since: state.name === 'FAULT' ? state.since : now,
   };
   const actions: VrrpAction[] = [...leaving];
-  if (state.name !== 'FAULT') actions.unshift({ type: 'transition', from: state.name, to: 'FAULT', reason });
+  if (state.name !== 'FAULT') actions.push({ type: 'transition', from: state.name, to: 'FAULT', reason });
   return { state: next, actions, reason };
 }
 
@@ -371,8 +372,8 @@ function onFollow(params: InstanceParams, state: InstanceState, to: 'MASTER' | '
 function onShutdown(state: InstanceState, now: number): StepResult {
   if (state.name === 'INIT') return unchanged(state, 'shutdown: not running');
   const reason = 'shutdown requested';
-  const actions: VrrpAction[] = [{ type: 'transition', from: state.name, to: 'INIT', reason }];
-  if (state.name === 'MASTER') actions.push(...RELINQUISH);
+  const actions: VrrpAction[] = state.name === 'MASTER' ? [...RELINQUISH] : [];
+  actions.push({ type: 'transition', from: state.name, to: 'INIT', reason });
   return {
     state: { ...state, name: 'INIT', masterDownAt: null, advertAt: null, preemptUntil: null, master: null, since: now },
     actions,

@@ -79,7 +79,7 @@ describe('startup (RFC 5798 §6.4.1)', () => {
   test('the address owner (priority 255) becomes MASTER at once: advert, VIPs, announcements', () => {
     const { state, results } = run({ ...base, priority: 255 }, [[{ type: 'start' }, 0]]);
     assert.equal(state.name, 'MASTER');
-    assert.deepEqual(types(results[0]!), ['transition', 'sendAdvert', 'addVips', 'announceVips']);
+    assert.deepEqual(types(results[0]!), ['sendAdvert', 'addVips', 'announceVips', 'transition']);
     assert.equal(state.advertAt, 100);
   });
 
@@ -105,8 +105,8 @@ describe('BACKUP (RFC 5798 §6.4.2)', () => {
   test('the down timer expiring makes the backup MASTER, advert first', () => {
     const r = step(base, started, { type: 'timer' }, 364.84375);
     assert.equal(r.state.name, 'MASTER');
-    assert.deepEqual(types(r), ['transition', 'sendAdvert', 'addVips', 'announceVips']);
-    assert.deepEqual(r.actions[1], { type: 'sendAdvert', priority: 90 });
+    assert.deepEqual(types(r), ['sendAdvert', 'addVips', 'announceVips', 'transition']);
+    assert.deepEqual(r.actions[0], { type: 'sendAdvert', priority: 90 });
     assert.match(r.reason, /no advertisement from any master within Master_Down_Interval \(364\.8 ms\)/);
   });
 
@@ -269,8 +269,8 @@ describe('FAULT', () => {
   test('a fault on the master removes the VIPs first, then sends priority 0', () => {
     const r = step(base, master, { type: 'fault', source: 'interface eth0', active: true, detail: 'link down' }, 500);
     assert.equal(r.state.name, 'FAULT');
-    assert.deepEqual(types(r), ['transition', 'removeVips', 'sendAdvert']);
-    assert.deepEqual(r.actions[2], { type: 'sendAdvert', priority: 0 });
+    assert.deepEqual(types(r), ['removeVips', 'sendAdvert', 'transition']);
+    assert.deepEqual(r.actions[1], { type: 'sendAdvert', priority: 0 });
     assert.match(r.reason, /fault: interface eth0: link down/);
   });
 
@@ -331,8 +331,8 @@ describe('priority and shutdown', () => {
     ]).state;
     const r = step(base, m, { type: 'shutdown' }, 500);
     assert.equal(r.state.name, 'INIT');
-    assert.deepEqual(types(r), ['transition', 'removeVips', 'sendAdvert']);
-    assert.deepEqual(r.actions[2], { type: 'sendAdvert', priority: 0 });
+    assert.deepEqual(types(r), ['removeVips', 'sendAdvert', 'transition']);
+    assert.deepEqual(r.actions[1], { type: 'sendAdvert', priority: 0 });
   });
 
   test('shutdown of a backup sends nothing', () => {
@@ -372,7 +372,7 @@ describe('sync groups', () => {
     const b = run(base, [[{ type: 'start' }, 0]]).state;
     const r = step(base, b, { type: 'follow', to: 'MASTER', detail: 'VI_2 became MASTER' }, 10);
     assert.equal(r.state.name, 'MASTER');
-    assert.deepEqual(types(r), ['transition', 'sendAdvert', 'addVips', 'announceVips']);
+    assert.deepEqual(types(r), ['sendAdvert', 'addVips', 'announceVips', 'transition']);
     assert.match(r.reason, /sync group: VI_2 became MASTER/);
   });
 

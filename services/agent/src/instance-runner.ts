@@ -28,12 +28,15 @@ export interface Transition {
   priority: number;
   master: string | null;
   at: number;
+  /** For a timer-driven transition: how late the timer fired, ms (0 = on time). */
+  lateMs?: number;
 }
 
 /** What an instance needs from the world. */
 export interface InstancePorts {
   now(): number;
-  sendAdvert(priority: number): void;
+  /** Resolves once the advert is with the kernel (some sockets queue a send until the loop polls). */
+  sendAdvert(priority: number): Promise<void> | void;
   /** Resolves true when an address was actually added. */
   addVips(): Promise<boolean>;
   removeVips(): Promise<boolean>;
@@ -58,6 +61,8 @@ export class InstanceRunner {
   private draining: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  /** How late the timer being handled fired (ms), reported with the transition it causes. */
+  private lateMs: number | undefined;
   private stopped = false;
   readonly counters: InstanceCounters = {
     advertsSent: 0,
@@ -132,8 +137,10 @@ export class InstanceRunner {
 
   private async process(event: VrrpEvent): Promise<void> {
     const now = this.ports.now();
+    const due = event.type === 'timer' ? nextDeadline(this.current) : null;
     const result = step(this.parameters, this.current, event, now);
     const before = this.current;
+    this.lateMs = due !== null ? Math.max(0, now - due) : undefined;
     this.current = result.state;
     if (event.type === 'priority' || event.type === 'fault' || event.type === 'follow') {
       // What tracking and the group did to the instance is worth a line even when
@@ -160,7 +167,9 @@ export class InstanceRunner {
   private async execute(action: VrrpAction, now: number): Promise<void> {
     switch (action.type) {
       case 'sendAdvert':
-        this.ports.sendAdvert(action.priority);
+        // Awaited: the advert must be on the wire before the VIP work that follows
+        // it (a raw-socket send otherwise waits behind that work for the next poll).
+        await this.ports.sendAdvert(action.priority);
         this.counters.advertsSent++;
         if (action.priority === 0) this.counters.priorityZeroSent++;
         return;
@@ -190,6 +199,7 @@ export class InstanceRunner {
           master: this.current.master?.address ?? null,
           at: now,
         };
+        if (this.lateMs !== undefined) t.lateMs = Math.round(this.lateMs * 1000) / 1000;
         const { instance: _instance, ...fields } = t;
         this.log.info(fields, `${action.from} -> ${action.to}`);
         this.ports.onTransition(t);

@@ -87,9 +87,10 @@ async function main(argv: string[]): Promise<number> {
   const shutdown = async (signal: string) => {
     if (exiting) return;
     exiting = true;
+    const stopped = agent.stop();
     log.info({ signal }, 'stopping: releasing VIPs');
     try {
-      await agent.stop();
+      await stopped;
     } finally {
       log.flush();
       process.exit(0);

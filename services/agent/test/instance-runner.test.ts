@@ -21,7 +21,9 @@ function world() {
   let clock = 0;
   const ports: InstancePorts = {
     now: () => clock,
-    sendAdvert: (p) => log.push(`advert ${p}`),
+    sendAdvert: (p) => {
+      log.push(`advert ${p}`);
+    },
     addVips: async () => {
       await new Promise((r) => setTimeout(r, 5));
       log.push('add');
