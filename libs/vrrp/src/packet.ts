@@ -20,7 +20,7 @@
  * accepts and produces that form so such peers are not invisible.
  */
 import { Buffer } from 'node:buffer';
-import { formatAddress, parseAddress, parseAddressOfFamily, compareAddresses } from './address.js';
+import { formatAddress, parseAddress, parseAddressOfFamily, compareAddresses, sameAddress } from './address.js';
 import { internetChecksum, vrrpChecksumValid, vrrpPseudoHeader, type VrrpChecksumContext } from './checksum.js';
 import {
   AuthType,
@@ -362,6 +362,44 @@ export function checkAgainstInstance(a: Advertisement, inst: InstanceExpectation
     if (!present) {
       return reject('address_list', `instance address ${configured} missing from advert [${a.addresses.join(', ')}]`);
     }
+  }
+  return { ok: true };
+}
+
+/** Where an instance listens, as keepalived's receive socket for it does. */
+export interface ListeningExpectation {
+  /** The instance has unicast peers (unicast_peer). */
+  unicast: boolean;
+  /** The group a multicast instance joined (vrrp_mcast_group4 / vrrp_mcast_group6). */
+  multicastGroup: string;
+}
+
+function isMulticastAddress(text: string): boolean | null {
+  const parsed = parseAddress(text);
+  if (!parsed) return null;
+  const first = parsed.bytes[0] as number;
+  return parsed.family === 4 ? first >= 224 && first <= 239 : first === 0xff;
+}
+
+/**
+ * Whether an advert sent to `destination` reaches the instance, decided as
+ * keepalived's sockets decide it. A unicast instance's socket joins no group,
+ * so no multicast advert ever reaches it: a unicast pair on a segment shared
+ * with a multicast router of the same VRID must not follow (or fight) it. A
+ * multicast instance's socket joins its group and, bound to no address, also
+ * takes unicast adverts sent to this host. Our sockets are shared between
+ * instances and join the group whatever the instance, so the agent asks this
+ * per packet.
+ */
+export function checkDestination(destination: string, inst: ListeningExpectation): CheckResult {
+  const multicast = isMulticastAddress(destination);
+  if (multicast === null) return reject('destination', `destination ${JSON.stringify(destination)} is not an IP address`);
+  if (!multicast) return { ok: true };
+  if (inst.unicast) {
+    return reject('destination', `multicast to ${destination}: a unicast instance (unicast_peer) hears only adverts sent to it`);
+  }
+  if (!sameAddress(destination, inst.multicastGroup)) {
+    return reject('destination', `multicast to ${destination}, the instance's group is ${inst.multicastGroup}`);
   }
   return { ok: true };
 }

@@ -44,6 +44,7 @@ export type RejectReason =
   | 'auth' // auth type or password mismatch (v2)
   | 'interval' // v2 interval differs from the configured one; v3 interval 0
   | 'own_packet' // our own advertisement looped back
+  | 'destination' // sent where the instance does not listen: multicast to a unicast instance, or another group
   | 'family'; // IPv4 packet on an IPv6 instance or the reverse
 
 export type DecodeResult =

@@ -8,10 +8,12 @@ import {
   VRRP_PROTOCOL,
   authPasswordField,
   checkAgainstInstance,
+  checkDestination,
   decodeAdvertisement,
   describeAdvertisement,
   encodeAdvertisement,
   type InstanceExpectation,
+  type ListeningExpectation,
 } from '../src/packet.js';
 import { internetChecksum, vrrpPseudoHeader } from '../src/checksum.js';
 import { parseAddressOfFamily } from '../src/address.js';
@@ -515,7 +517,7 @@ function randomPassword(random: () => number): string {
 }
 
 const REASONS: ReadonlySet<string> = new Set<RejectReason>([
-  'truncated', 'ttl', 'version', 'type', 'checksum', 'length', 'vrid', 'address_count', 'address_list', 'auth', 'interval', 'own_packet', 'family',
+  'truncated', 'ttl', 'version', 'type', 'checksum', 'length', 'vrid', 'address_count', 'address_list', 'auth', 'interval', 'own_packet', 'destination', 'family',
 ]);
 
 test('decode returns a well-formed result for thousands of random and mutated buffers', () => {
@@ -690,6 +692,75 @@ describe('checkAgainstInstance', () => {
     const bad = { ...advert, authType: 0, authPassword: '', advertIntervalCs: 300, addresses: ['198.18.0.7'] };
     assert.equal((checkAgainstInstance(bad, instance) as { reason: string }).reason, 'auth');
     assert.equal((checkAgainstInstance({ ...bad, authType: 1, authPassword: 'kqpasswo' }, instance) as { reason: string }).reason, 'interval');
+  });
+});
+
+describe('unicast adverts', () => {
+  const advert: Advertisement = { version: 3, family: 4, vrid: 51, priority: 100, advertIntervalCs: 10, addresses: ['198.18.10.1'], authType: 0, authPassword: '' };
+  const ours = '198.18.1.1';
+  const peer = '198.18.2.1';
+
+  test("a unicast VRRPv3 advert sums the peer's address in the pseudo-header, not the group", () => {
+    const payload = encodeAdvertisement(advert, { source: ours, destination: peer });
+    assert.deepEqual(decodeOk(payload, meta(4, ours, { destination: peer })), advert);
+    // The same bytes sent to the group, or checked as if they had been, do not sum.
+    decodeFails(payload, meta(4, ours, { destination: VRRP_MULTICAST_V4 }), 'checksum', /\(v3, pseudo-header\)$/);
+    assert.notDeepEqual(payload, encodeAdvertisement(advert, { source: ours, destination: VRRP_MULTICAST_V4 }));
+  });
+
+  test("keepalived's old_unicast_checksum form (the group in the pseudo-header of a unicast advert) is refused as checksum", () => {
+    // keepalived before 1.3.6 summed 224.0.0.18 under every unicast advert; 2.2.7
+    // sends the standard form and only falls back when a peer sends the old one.
+    const old = encodeAdvertisement(advert, { source: peer, destination: VRRP_MULTICAST_V4 });
+    decodeFails(old, meta(4, peer, { destination: ours }), 'checksum', /\(v3, pseudo-header\)$/);
+  });
+
+  test('VRRPv2 over IPv4 sums the message alone: the destination does not matter', () => {
+    const v2: Advertisement = { ...advert, version: 2, advertIntervalCs: 100, authType: 1, authPassword: 'kq-pass' };
+    const payload = encodeAdvertisement(v2, { source: ours, destination: peer });
+    assert.deepEqual(payload, encodeAdvertisement(v2, { source: ours, destination: VRRP_MULTICAST_V4 }));
+    assert.deepEqual(decodeOk(payload, meta(4, ours, { destination: peer })), v2);
+  });
+});
+
+describe('checkDestination', () => {
+  const unicast4: ListeningExpectation = { unicast: true, multicastGroup: VRRP_MULTICAST_V4 };
+  const multicast4: ListeningExpectation = { unicast: false, multicastGroup: '224.0.0.112' };
+
+  test('a unicast instance hears adverts sent to this host', () => {
+    assert.deepEqual(checkDestination('198.18.1.1', unicast4), { ok: true });
+    assert.deepEqual(checkDestination('fd00:198:18::1:1', { unicast: true, multicastGroup: VRRP_MULTICAST_V6 }), { ok: true });
+  });
+
+  test('a unicast instance does not hear multicast, whatever the group', () => {
+    assert.deepEqual(checkDestination('224.0.0.18', unicast4), {
+      ok: false,
+      reason: 'destination',
+      detail: 'multicast to 224.0.0.18: a unicast instance (unicast_peer) hears only adverts sent to it',
+    });
+    assert.equal((checkDestination('239.255.0.1', unicast4) as { reason: string }).reason, 'destination');
+    assert.equal((checkDestination('ff02::12', { unicast: true, multicastGroup: VRRP_MULTICAST_V6 }) as { reason: string }).reason, 'destination');
+  });
+
+  test('a multicast instance hears its own group, however it is spelt', () => {
+    assert.deepEqual(checkDestination('224.0.0.112', multicast4), { ok: true });
+    assert.deepEqual(checkDestination('FF02:0:0:0:0:0:0:12', { unicast: false, multicastGroup: 'ff02::12' }), { ok: true });
+  });
+
+  test('a multicast instance does not hear another group', () => {
+    assert.deepEqual(checkDestination('224.0.0.18', multicast4), {
+      ok: false,
+      reason: 'destination',
+      detail: "multicast to 224.0.0.18, the instance's group is 224.0.0.112",
+    });
+  });
+
+  test('a multicast instance also hears unicast sent to this host, as keepalived\'s unbound socket does', () => {
+    assert.deepEqual(checkDestination('198.18.1.1', multicast4), { ok: true });
+  });
+
+  test('a destination that is no address is refused, never thrown', () => {
+    assert.equal((checkDestination('', multicast4) as { reason: string }).reason, 'destination');
   });
 });
 

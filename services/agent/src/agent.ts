@@ -74,6 +74,7 @@ export interface AgentStatus {
     counters: InstanceRunner['counters'];
   }>;
   refused: Record<string, Record<string, number>>;
+  memory: NodeJS.MemoryUsage;
 }
 
 export class Agent {
@@ -317,6 +318,7 @@ export class Agent {
     intake.bind(config.vrid, {
       name: config.name,
       expectation: inst.expectation,
+      listening: { unicast: config.unicastPeers.length > 0, multicastGroup: socket.multicastGroup },
       v3Checksum: config.v3Checksum,
       ownSource: () => inst.socket?.sourceAddress ?? '',
       accept: (advert, src) => inst.runner.advertReceived(advert, src),
@@ -325,21 +327,22 @@ export class Agent {
     return true;
   }
 
-  private sendAdvert(inst: LiveInstance, priority: number): void {
+  private sendAdvert(inst: LiveInstance, priority: number): Promise<void> | undefined {
     const socket = inst.socket;
-    if (!socket || socket.closed) return;
+    if (!socket || socket.closed) return undefined;
     const advert: Advertisement = { ...inst.template, priority };
     const peers = inst.config.unicastPeers;
     if (peers.length === 0) {
       const payload = encodeAdvertisement(advert, { source: socket.sourceAddress, destination: socket.multicastGroup, v3Checksum: inst.config.v3Checksum });
       socket.sendMulticast(payload);
-      return;
+      return socket.flush();
     }
     for (const peer of peers) {
       // The v3 checksum covers the destination, so each peer gets its own encoding.
       const payload = encodeAdvertisement(advert, { source: socket.sourceAddress, destination: peer, v3Checksum: inst.config.v3Checksum });
       socket.send(payload, peer);
     }
+    return socket.flush();
   }
 
   private lookupInterface(name: string): Promise<InterfaceInfo> {
@@ -442,6 +445,7 @@ export class Agent {
         counters: i.runner.counters,
       })),
       refused,
+      memory: process.memoryUsage(),
     };
   }
 
@@ -449,9 +453,11 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // Releasing the VIPs comes first: it is what the backup is waiting for.
+    const released = Promise.all(this.instances.map((i) => i.runner.shutdown()));
     this.linkWatch?.close();
     await Promise.all([...this.checks.values()].map((c) => c.stop()));
-    await Promise.all(this.instances.map((i) => i.runner.shutdown()));
+    await released;
     // notify_stop and the last transitions' scripts run before we exit, but a
     // hung script must not hold the stop past systemd's patience: abort after 5 s.
     const closing = this.notifier.close();

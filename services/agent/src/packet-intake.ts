@@ -7,10 +7,12 @@
 import type { Logger } from 'pino';
 import {
   checkAgainstInstance,
+  checkDestination,
   decodeAdvertisement,
   sameAddress,
   type Advertisement,
   type InstanceExpectation,
+  type ListeningExpectation,
   type V3ChecksumMode,
 } from '../../../libs/vrrp/src/mod.js';
 import type { VrrpPacketMeta } from '../../../libs/net/src/mod.js';
@@ -18,6 +20,8 @@ import type { VrrpPacketMeta } from '../../../libs/net/src/mod.js';
 export interface IntakeBinding {
   name: string;
   expectation: InstanceExpectation;
+  /** Unicast or multicast, and which group: what reaches the instance at all. */
+  listening: ListeningExpectation;
   v3Checksum: V3ChecksumMode;
   /** Our own source address on this socket: a packet from it is our own looped back. */
   ownSource: () => string;
@@ -79,6 +83,12 @@ export class PacketIntake {
     if (sameAddress(meta.source, binding.ownSource())) {
       binding.reject('own_packet');
       this.count('own_packet', 'our own advertisement looped back', meta.source);
+      return;
+    }
+    const listening = checkDestination(meta.destination, binding.listening);
+    if (!listening.ok) {
+      binding.reject(listening.reason);
+      this.count(listening.reason, `${binding.name}: ${listening.detail}`, meta.source);
       return;
     }
     const checked = checkAgainstInstance(decoded.advert, binding.expectation);
