@@ -20,9 +20,10 @@ import { parseArgs } from 'node:util';
 import { labUnavailableReason } from '../test/lab/lab.js';
 import { environment } from './environment.js';
 import { failoverSuite } from './failover.js';
+import { footprintSuite } from './footprint.js';
 import { progress, type BenchOptions, type Suite, type SuiteResult, type Target } from './suite.js';
 
-const SUITES: readonly Suite[] = [failoverSuite];
+const SUITES: readonly Suite[] = [failoverSuite, footprintSuite];
 
 const DEFAULT_RUNS = 7;
 const QUICK_RUNS = 3;

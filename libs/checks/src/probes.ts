@@ -4,10 +4,9 @@
  * body digest (layer 7, keepalived's HTTP_GET / SSL_GET). Each has a timeout,
  * returns {ok, latencyMs, detail} and never throws.
  */
-import { randomBytes, createHash } from 'node:crypto';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import type { RequestOptions as HttpsRequestOptions } from 'node:https';
 import { monotonicMs } from '../../common/src/clock.js';
 import { rawSocketModule, errnoCode, type RawSocket } from '../../net/src/native.js';
 
@@ -136,9 +135,10 @@ export function probeIcmp(options: IcmpProbeOptions): Promise<ProbeResult> {
     return Promise.resolve(fail(`cannot open a raw ICMP socket: ${errorText(e)}${hint}`));
   }
 
-  const id = randomBytes(2).readUInt16BE(0);
-  const seq = randomBytes(2).readUInt16BE(0);
-  const cookie = randomBytes(COOKIE_BYTES);
+  const id = (Math.random() * 0x10000) >>> 0;
+  const seq = (Math.random() * 0x10000) >>> 0;
+  // Not a secret: it only tells our replies from another pinger's on the same raw socket.
+  const cookie = Buffer.from(Array.from({ length: COOKIE_BYTES }, () => (Math.random() * 256) >>> 0));
   const payload = Buffer.concat([cookie, Buffer.from('keepquorum')]);
   const packet = buildEchoRequest(family, id, seq, payload);
 
@@ -245,8 +245,15 @@ export function formatStatusCodes(accepted: readonly StatusCodeRange[]): string 
   return accepted.map((r) => (typeof r === 'number' ? String(r) : r[0] === r[1] ? String(r[0]) : `${r[0]}-${r[1]}`)).join(', ');
 }
 
-export function probeHttp(options: HttpProbeOptions): Promise<ProbeResult> {
+export async function probeHttp(options: HttpProbeOptions): Promise<ProbeResult> {
   const started = monotonicMs();
+  // Loaded on first use: http, https (OpenSSL) and crypto cost the agent megabytes
+  // of resident memory that an agent without HTTP probes should not pay.
+  const [{ request: httpRequest }, { request: httpsRequest }, { createHash }] = await Promise.all([
+    import('node:http'),
+    import('node:https'),
+    import('node:crypto'),
+  ]);
   const tls = options.tls ?? false;
   const port = options.port ?? (tls ? 443 : 80);
   const path = options.path ?? '/';

@@ -7,7 +7,24 @@
 import { formatIPv4, formatIPv6 } from '../../vrrp/src/address.js';
 import type { IpFamily } from '../../vrrp/src/types.js';
 import { KqError } from '../../common/src/errors.js';
-import { AF_INET, AF_INET6, netlinkErrno, netlinkError, requestOptions, rtRequest, type AddressMessage, type LinkMessage } from './netlink.js';
+import { AF_INET, AF_INET6, netlinkErrno, netlinkError, REQUEST_TIMEOUT_MS, rtRequest } from './netlink.js';
+import {
+  dumpAddressesRequest,
+  getLinkRequest,
+  IFA_F_DEPRECATED,
+  IFA_F_NODAD,
+  IFA_F_SECONDARY,
+  IFA_F_TENTATIVE,
+  IFF_LOWER_UP,
+  IFF_RUNNING,
+  IFF_UP,
+  parseAddress,
+  parseLink,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  type AddressInfo,
+  type LinkInfo,
+} from './rtnetlink.js';
 
 /** rtnetlink address scopes (RT_SCOPE_*). */
 export const AddressScope = { global: 0, site: 200, link: 253, host: 254, nowhere: 255 } as const;
@@ -78,49 +95,49 @@ function missing(name: string, cause?: unknown): KqError {
 }
 
 /** The kernel's view of one link by name; throws KQ_ERR_INTERFACE_MISSING when there is none. */
-export async function getLink(name: string): Promise<LinkMessage> {
+export async function getLink(name: string): Promise<LinkInfo> {
   if (name.length === 0 || name.length > 15 || name.includes('/') || /\s/.test(name)) throw missing(name);
-  let links: LinkMessage[];
+  let links: LinkInfo[];
   try {
-    links = await rtRequest((nl) => nl.getLink({}, { ifname: name }, requestOptions));
+    const replies = await rtRequest((nl) => nl.request((seq) => getLinkRequest(seq, name), REQUEST_TIMEOUT_MS));
+    links = replies.filter((m) => m.type === RTM_NEWLINK).map((m) => parseLink(m.payload)).filter((l): l is LinkInfo => l !== undefined);
   } catch (cause) {
     if (netlinkErrno(cause) === 'ENODEV') throw missing(name, cause);
     throw netlinkError(`reading interface ${name}`, cause);
   }
-  const link = links.find((l) => l.attrs.ifname === name);
-  if (!link || link.data.index === undefined) throw missing(name);
+  const link = links.find((l) => l.name === name);
+  if (!link || link.index <= 0) throw missing(name);
   return link;
 }
 
 /** Every address of one interface (index), both families, in the kernel's order. */
 export async function addressesOfIndex(index: number): Promise<InterfaceAddress[]> {
-  let messages: AddressMessage[];
+  let messages: AddressInfo[];
   try {
-    messages = await rtRequest((nl) => nl.getAddresses({}, {}, requestOptions));
+    const replies = await rtRequest((nl) => nl.request((seq) => dumpAddressesRequest(seq), REQUEST_TIMEOUT_MS));
+    messages = replies.filter((m) => m.type === RTM_NEWADDR).map((m) => parseAddress(m.payload)).filter((a): a is AddressInfo => a !== undefined);
   } catch (cause) {
     throw netlinkError('listing addresses', cause);
   }
   const result: InterfaceAddress[] = [];
   for (const message of messages) {
-    if (message.data.index !== index) continue;
+    if (message.index !== index) continue;
     const converted = toInterfaceAddress(message);
     if (converted) result.push(converted);
   }
   return result;
 }
 
-export function toInterfaceAddress(message: AddressMessage): InterfaceAddress | undefined {
-  const { data, attrs } = message;
+export function toInterfaceAddress(message: AddressInfo): InterfaceAddress | undefined {
   // IFA_LOCAL is our address; IFA_ADDRESS is the peer on point-to-point links.
-  const bytes = attrs.local ?? attrs.address;
+  const bytes = message.local ?? message.address;
   if (!bytes) return undefined;
-  const flags = attrs.flags ?? data.flags ?? {};
   let family: IpFamily;
   let address: string;
-  if (data.family === AF_INET && bytes.length === 4) {
+  if (message.family === AF_INET && bytes.length === 4) {
     family = 4;
     address = formatIPv4(bytes);
-  } else if (data.family === AF_INET6 && bytes.length === 16) {
+  } else if (message.family === AF_INET6 && bytes.length === 16) {
     family = 6;
     address = formatIPv6(bytes);
   } else {
@@ -129,15 +146,15 @@ export function toInterfaceAddress(message: AddressMessage): InterfaceAddress | 
   const result: InterfaceAddress = {
     family,
     address,
-    prefixLength: data.prefixlen ?? (family === 4 ? 32 : 128),
-    scope: data.scope ?? 0,
-    secondary: flags.secondary === true,
-    deprecated: flags.deprecated === true,
-    tentative: flags.tentative === true,
-    nodad: flags.nodad === true,
+    prefixLength: message.prefixLength,
+    scope: message.scope,
+    secondary: (message.flags & IFA_F_SECONDARY) !== 0,
+    deprecated: (message.flags & IFA_F_DEPRECATED) !== 0,
+    tentative: (message.flags & IFA_F_TENTATIVE) !== 0,
+    nodad: (message.flags & IFA_F_NODAD) !== 0,
   };
-  if (attrs.label !== undefined) result.label = attrs.label;
-  if (attrs.broadcast && attrs.broadcast.length === 4) result.broadcast = formatIPv4(attrs.broadcast);
+  if (message.label !== undefined) result.label = message.label;
+  if (message.broadcast && message.broadcast.length === 4) result.broadcast = formatIPv4(message.broadcast);
   return result;
 }
 
@@ -148,26 +165,24 @@ function isLinkLocal6(address: InterfaceAddress): boolean {
 /** Look an interface up by name: index, MAC, flags and addresses. */
 export async function getInterface(name: string): Promise<InterfaceInfo> {
   const link = await getLink(name);
-  const index = link.data.index as number;
-  const addresses = await addressesOfIndex(index);
+  const addresses = await addressesOfIndex(link.index);
   return describe(link, addresses);
 }
 
-export function describe(link: LinkMessage, addresses: InterfaceAddress[]): InterfaceInfo {
-  const flags = link.data.flags ?? {};
-  const macBytes = link.attrs.address && link.attrs.address.length === 6 ? Buffer.from(link.attrs.address) : Buffer.alloc(0);
+export function describe(link: LinkInfo, addresses: InterfaceAddress[]): InterfaceInfo {
+  const macBytes = link.mac.length === 6 ? Buffer.from(link.mac) : Buffer.alloc(0);
   const ipv4 = addresses.filter((a) => a.family === 4);
   const ipv6 = addresses.filter((a) => a.family === 6);
   const linkLocal = ipv6.find((a) => isLinkLocal6(a) && !a.tentative) ?? ipv6.find(isLinkLocal6);
   return {
-    name: link.attrs.ifname ?? '',
-    index: link.data.index as number,
+    name: link.name ?? '',
+    index: link.index,
     mac: formatMac(macBytes),
     macBytes,
-    mtu: link.attrs.mtu ?? 0,
-    up: flags.up === true,
-    running: flags.running === true,
-    lowerUp: flags.lowerUp === true,
+    mtu: link.mtu,
+    up: (link.flags & IFF_UP) !== 0,
+    running: (link.flags & IFF_RUNNING) !== 0,
+    lowerUp: (link.flags & IFF_LOWER_UP) !== 0,
     ipv4,
     ipv6,
     primaryIpv4: ipv4.find((a) => !a.secondary)?.address,

@@ -6,11 +6,26 @@
  * read and the subscription. Optionally reports addresses removed from a
  * watched interface (someone deleting our VIP behind our back).
  */
-import * as netlink from 'netlink';
 import type { IpFamily } from '../../vrrp/src/types.js';
 import { KqError } from '../../common/src/errors.js';
 import { toInterfaceAddress, type InterfaceAddress } from './interfaces.js';
-import { netlinkErrno, netlinkError, requestOptions, type LinkMessage } from './netlink.js';
+import { netlinkErrno, netlinkError, REQUEST_TIMEOUT_MS } from './netlink.js';
+import {
+  getLinkRequest,
+  IFF_RUNNING,
+  IFF_UP,
+  parseAddress,
+  parseLink,
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_NEWLINK,
+  RTNLGRP_IPV4_IFADDR,
+  RTNLGRP_IPV6_IFADDR,
+  RTNLGRP_LINK,
+  RtSocket,
+  type LinkInfo,
+  type NlMessage,
+} from './rtnetlink.js';
 
 export interface LinkState {
   name: string;
@@ -48,18 +63,14 @@ export interface LinkWatch {
   close(): void;
 }
 
-const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
-const RTM_DELADDR = 21;
 
 function sameState(a: LinkState | undefined, b: LinkState): boolean {
   return a !== undefined && a.present === b.present && a.up === b.up && a.running === b.running && a.index === b.index;
 }
 
-function stateOf(name: string, link: LinkMessage | undefined, deleted = false): LinkState {
+function stateOf(name: string, link: LinkInfo | undefined, deleted = false): LinkState {
   if (!link || deleted) return { name, index: 0, present: false, up: false, running: false };
-  const flags = link.data.flags ?? {};
-  return { name, index: link.data.index ?? 0, present: true, up: flags.up === true, running: flags.running === true };
+  return { name, index: link.index, present: true, up: (link.flags & IFF_UP) !== 0, running: (link.flags & IFF_RUNNING) !== 0 };
 }
 
 class Watcher implements LinkWatch {
@@ -69,14 +80,14 @@ class Watcher implements LinkWatch {
   private resyncing = false;
 
   constructor(
-    private readonly socket: ReturnType<typeof netlink.createRtNetlink>,
+    private readonly socket: RtSocket,
     private readonly options: LinkWatchOptions,
   ) {
     this.watched = new Set(options.interfaces);
-    socket.socket.on('message', (messages) => this.handle(messages));
-    socket.socket.on('error', (error) => {
+    socket.onNotification((message) => this.handle(message));
+    socket.onError((error) => {
       // ENOBUFS: the kernel dropped notifications for us; the only fix is to read the state again.
-      if (error.code === 'ENOBUFS') void this.resync();
+      if ((error as NodeJS.ErrnoException).code === 'ENOBUFS') void this.resync();
       else this.report(new KqError('KQ_ERR_NETLINK', `link watch: ${error.message}`, undefined, { cause: error }));
     });
   }
@@ -88,7 +99,7 @@ class Watcher implements LinkWatch {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket.socket.close();
+    this.socket.close();
   }
 
   async resync(): Promise<void> {
@@ -96,11 +107,12 @@ class Watcher implements LinkWatch {
     this.resyncing = true;
     try {
       for (const name of this.watched) {
-        let link: LinkMessage | undefined;
+        let link: LinkInfo | undefined;
         try {
           // On the watch socket itself: its replies and notifications arrive in kernel order,
           // so a reply can never overwrite the news of a later change.
-          [link] = (await this.socket.getLink({}, { ifname: name }, requestOptions)).filter((l) => l.attrs.ifname === name);
+          const replies = await this.socket.request((seq) => getLinkRequest(seq, name), REQUEST_TIMEOUT_MS);
+          link = replies.map((m) => parseLink(m.payload)).find((l) => l?.name === name);
         } catch (cause) {
           if (netlinkErrno(cause) !== 'ENODEV') throw netlinkError(`reading interface ${name}`, cause);
         }
@@ -112,27 +124,25 @@ class Watcher implements LinkWatch {
     }
   }
 
-  private handle(messages: Array<{ type: number; data: Buffer }>): void {
+  private handle(message: NlMessage): void {
     if (this.closed) return;
-    for (const message of messages) {
-      try {
-        if (message.type === RTM_NEWLINK || message.type === RTM_DELLINK) {
-          const link = netlink.rt.parseMessage(message.type, message.data) as LinkMessage;
-          const name = link.attrs.ifname;
-          if (name === undefined || !this.watched.has(name)) continue;
-          this.update(stateOf(name, link, message.type === RTM_DELLINK));
-        } else if (message.type === RTM_DELADDR && this.options.onAddressRemoved) {
-          const parsed = netlink.rt.parseMessage(message.type, message.data) as netlink.rt.AddressMessage;
-          const index = parsed.data.index;
-          const owner = [...this.states.values()].find((s) => s.present && s.index === index);
-          if (!owner) continue;
-          const address: InterfaceAddress | undefined = toInterfaceAddress(parsed);
-          if (!address) continue;
-          this.options.onAddressRemoved({ interface: owner.name, index: owner.index, family: address.family, address: address.address, prefixLength: address.prefixLength });
-        }
-      } catch (cause) {
-        this.report(new KqError('KQ_ERR_NETLINK', `link watch: unreadable notification: ${(cause as Error).message}`, undefined, { cause }));
+    try {
+      if (message.type === RTM_NEWLINK || message.type === RTM_DELLINK) {
+        const link = parseLink(message.payload);
+        const name = link?.name;
+        if (!link || name === undefined || !this.watched.has(name)) return;
+        this.update(stateOf(name, link, message.type === RTM_DELLINK));
+      } else if (message.type === RTM_DELADDR && this.options.onAddressRemoved) {
+        const parsed = parseAddress(message.payload);
+        if (!parsed) return;
+        const owner = [...this.states.values()].find((s) => s.present && s.index === parsed.index);
+        if (!owner) return;
+        const address: InterfaceAddress | undefined = toInterfaceAddress(parsed);
+        if (!address) return;
+        this.options.onAddressRemoved({ interface: owner.name, index: owner.index, family: address.family, address: address.address, prefixLength: address.prefixLength });
       }
+    } catch (cause) {
+      this.report(new KqError('KQ_ERR_NETLINK', `link watch: unreadable notification: ${(cause as Error).message}`, undefined, { cause }));
     }
   }
 
@@ -161,15 +171,11 @@ class Watcher implements LinkWatch {
  * `present: false`). The watch keeps the process alive until `close()`.
  */
 export async function watchLinks(options: LinkWatchOptions): Promise<LinkWatch> {
-  let socket: ReturnType<typeof netlink.createRtNetlink>;
+  let socket: RtSocket;
   try {
     // A roomy receive buffer: a burst of notifications (many interfaces flapping) must not overflow it.
-    socket = netlink.createRtNetlink({ ref: true, recvBufferSize: 1 << 20, sendBufferSize: 1 << 16 });
-    socket.addMembership('LINK');
-    if (options.onAddressRemoved) {
-      socket.addMembership('IPV4_IFADDR');
-      socket.addMembership('IPV6_IFADDR');
-    }
+    const groups = options.onAddressRemoved ? [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR] : [RTNLGRP_LINK];
+    socket = new RtSocket({ ref: true, recvBufferSize: 1 << 20, groups });
   } catch (cause) {
     throw new KqError('KQ_ERR_NETLINK', `cannot subscribe to link notifications: ${(cause as Error).message}`, undefined, { cause });
   }

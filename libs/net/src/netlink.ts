@@ -1,36 +1,33 @@
 /**
  * One rtnetlink request socket per process, shared by the interface lookup
- * and the VIP code. It is unreferenced while idle (the netlink package refs
- * it only while a request waits), so it never keeps a process alive.
+ * and the VIP code. It is unreferenced while idle (referenced only while a
+ * request waits), so it never keeps a process alive.
  */
-import * as netlink from 'netlink';
 import { KqError } from '../../common/src/errors.js';
+import { RtSocket, RtnetlinkError } from './rtnetlink.js';
 
-export type RtNetlinkSocket = ReturnType<typeof netlink.createRtNetlink>;
-export type LinkMessage = netlink.rt.LinkMessage;
-export type AddressMessage = netlink.rt.AddressMessage;
+export { AF_INET, AF_INET6 } from './rtnetlink.js';
 
 /** Requests that the kernel has not answered in this long have gone wrong (the kernel answers in microseconds). */
-const REQUEST_TIMEOUT_MS = 5000;
+export const REQUEST_TIMEOUT_MS = 5000;
 
-let shared: RtNetlinkSocket | undefined;
+let shared: RtSocket | undefined;
 
-export function rtnetlink(): RtNetlinkSocket {
+export function rtnetlink(): RtSocket {
   if (!shared) {
     try {
-      shared = netlink.createRtNetlink();
+      shared = new RtSocket();
     } catch (cause) {
       throw new KqError('KQ_ERR_NETLINK', `cannot open a netlink socket: ${(cause as Error).message}`, undefined, { cause });
     }
-    shared.socket.on('error', () => {
+    shared.onError(() => {
       // A broken socket is replaced on the next request.
+      shared?.close();
       shared = undefined;
     });
   }
   return shared;
 }
-
-export const requestOptions = { timeout: REQUEST_TIMEOUT_MS } as const;
 
 let tail: Promise<unknown> = Promise.resolve();
 
@@ -39,19 +36,15 @@ let tail: Promise<unknown> = Promise.resolve();
  * on a socket while another dump is in progress there (EBUSY), and a master
  * announcing several VIPs asks for the interface several times at once.
  */
-export function rtRequest<T>(fn: (socket: RtNetlinkSocket) => Promise<T>): Promise<T> {
+export function rtRequest<T>(fn: (socket: RtSocket) => Promise<T>): Promise<T> {
   const run = tail.then(() => fn(rtnetlink()));
   tail = run.catch(() => undefined);
   return run;
 }
 
-/**
- * The errno name of a netlink failure ("EEXIST"), or undefined. The netlink
- * package reports a kernel refusal as `Error("Request rejected: EEXIST")`.
- */
+/** The errno name of a netlink failure ("EEXIST"), or undefined. */
 export function netlinkErrno(error: unknown): string | undefined {
-  const message = (error as Error | undefined)?.message ?? '';
-  return /Request rejected: (\w+)/.exec(message)?.[1];
+  return error instanceof RtnetlinkError ? error.code : undefined;
 }
 
 export function netlinkError(what: string, cause: unknown): KqError {
@@ -64,6 +57,3 @@ export function netlinkError(what: string, cause: unknown): KqError {
     { cause },
   );
 }
-
-export const AF_INET = 2;
-export const AF_INET6 = 10;

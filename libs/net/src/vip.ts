@@ -15,7 +15,8 @@ import { formatAddress, parseIPv4, parseIPv6 } from '../../vrrp/src/address.js';
 import type { IpFamily } from '../../vrrp/src/types.js';
 import { KqError } from '../../common/src/errors.js';
 import { AddressScope, addressesOfIndex, getLink, type AddressScopeName, type InterfaceAddress } from './interfaces.js';
-import { AF_INET, AF_INET6, netlinkErrno, netlinkError, requestOptions, rtRequest, type RtNetlinkSocket } from './netlink.js';
+import { AF_INET, AF_INET6, netlinkErrno, netlinkError, REQUEST_TIMEOUT_MS, rtRequest } from './netlink.js';
+import { deleteAddressRequest, IFA_F_NODAD, newAddressRequest, type AddressChange } from './rtnetlink.js';
 
 export interface VirtualAddress {
   address: string;
@@ -28,10 +29,6 @@ export interface VirtualAddress {
   scope?: AddressScopeName | number;
 }
 
-const INFINITY_LIFETIME = 0xffffffff;
-// rtnetlink flags (linux/netlink.h): create, and fail when it already exists.
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
 
 interface Prepared {
   family: IpFamily;
@@ -82,7 +79,7 @@ export interface VipOptions {
 async function indexOf(ifname: string, opts: VipOptions): Promise<number> {
   if (opts.ifindex !== undefined && opts.ifindex > 0) return opts.ifindex;
   const link = await getLink(ifname);
-  return link.data.index as number;
+  return link.index;
 }
 
 /** Adds a virtual address; `true` when added, `false` when it was there already. */
@@ -96,25 +93,21 @@ export async function addVip(ifname: string, vip: VirtualAddress, opts: VipOptio
     throw new KqError('KQ_ERR_CONFIG_VALUE', `virtual address ${vip.address}: broadcast "${vip.broadcast}" is not an IPv4 address`);
   }
   const index = await indexOf(ifname, opts);
-  const attrs: Parameters<RtNetlinkSocket['newAddress']>[1] = { local: prepared.bytes, address: prepared.bytes };
+  const change: AddressChange = {
+    family: prepared.family === 4 ? AF_INET : AF_INET6,
+    bytes: prepared.bytes,
+    prefixLength: prepared.prefixLength,
+    scope: prepared.scope,
+    index,
+  };
   if (prepared.family === 6) {
-    attrs.flags = { nodad: true };
-    if (prepared.prefixLength === 128) attrs.cacheInfo = { ifaPrefered: 0, ifaValid: INFINITY_LIFETIME, cstamp: 0, tstamp: 0 };
+    change.flags = IFA_F_NODAD;
+    if (prepared.prefixLength === 128) change.preferredLifetime = 0;
   }
-  if (vip.label !== undefined) attrs.label = vip.label;
-  if (broadcast) attrs.broadcast = Buffer.from(broadcast);
+  if (vip.label !== undefined) change.label = vip.label;
+  if (broadcast) change.broadcast = Buffer.from(broadcast);
   try {
-    await rtRequest((nl) => nl.newAddress(
-      {
-        family: prepared.family === 4 ? AF_INET : AF_INET6,
-        prefixlen: prepared.prefixLength,
-        flags: prepared.family === 6 ? { nodad: true } : {},
-        scope: prepared.scope,
-        index,
-      },
-      attrs,
-      { ...requestOptions, flags: NLM_F_CREATE | NLM_F_EXCL },
-    ));
+    await rtRequest((nl) => nl.request((seq) => newAddressRequest(seq, change), REQUEST_TIMEOUT_MS));
     return true;
   } catch (cause) {
     if (netlinkErrno(cause) === 'EEXIST') return false;
@@ -127,12 +120,9 @@ export async function removeVip(ifname: string, vip: VirtualAddress, opts: VipOp
   const prepared = prepare(vip);
   const index = await indexOf(ifname, opts);
   try {
-    await rtRequest((nl) => nl.delAddress(
-      { family: prepared.family === 4 ? AF_INET : AF_INET6, prefixlen: prepared.prefixLength, index },
-      // IFA_ADDRESS with the prefix length makes the kernel match the prefix too, not the address alone.
-      { local: prepared.bytes, address: prepared.bytes },
-      requestOptions,
-    ));
+    await rtRequest((nl) =>
+      nl.request((seq) => deleteAddressRequest(seq, { family: prepared.family === 4 ? AF_INET : AF_INET6, bytes: prepared.bytes, prefixLength: prepared.prefixLength, index }), REQUEST_TIMEOUT_MS),
+    );
     return true;
   } catch (cause) {
     const errno = netlinkErrno(cause);
@@ -144,7 +134,7 @@ export async function removeVip(ifname: string, vip: VirtualAddress, opts: VipOp
 /** Every address on an interface, both families, in the kernel's order. */
 export async function listAddresses(ifname: string): Promise<InterfaceAddress[]> {
   const link = await getLink(ifname);
-  return addressesOfIndex(link.data.index as number);
+  return addressesOfIndex(link.index);
 }
 
 /** Whether the interface carries this address (any prefix length). */

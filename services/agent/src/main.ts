@@ -1,32 +1,72 @@
 /**
  * ha-agent: load the configuration, then run, check or clean up.
  * Exit codes: 0 ok, 1 invalid configuration or runtime failure, 2 usage error.
+ *
+ * The daemon's process stays lean: the configuration parser is loaded in a
+ * child (config-loader.ts), --check's host checks only in check mode.
  */
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../../../libs/common/src/log.js';
 import { isKqError } from '../../../libs/common/src/errors.js';
-import {
-  ConfigError,
-  formatDiagnostics,
-  loadAgentConfig,
-  loadKeepalivedConf,
-  type AgentConfig,
-  type Diagnostic,
-} from '../../../libs/config/src/mod.js';
+import type { Diagnostic } from '../../../libs/config/src/mod.js';
 import { parseAgentArgs, USAGE, type AgentOptions } from './cli.js';
 import { Agent } from './agent.js';
 import { cleanupLeftoverVips } from './vips.js';
 import { notYetImplemented } from './support.js';
-import { preflight } from './preflight.js';
+import { loadConfigHere, loadConfigIsolated, type LoadedConfig } from './config-loader.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-function load(opts: AgentOptions): { config: AgentConfig; diagnostics: Diagnostic[]; file: string } {
-  if (opts.keepalivedConf) return { ...loadKeepalivedConf(opts.keepalivedConf), file: opts.keepalivedConf };
-  return { ...loadAgentConfig(opts.config!), file: opts.config! };
+/** A warning as one log message (the config library's format, without loading that library). */
+function formatWarning(d: Diagnostic): string {
+  return `${d.file}${d.line !== undefined ? `:${d.line}` : ''}: ${d.severity}: ${d.key ? `${d.key}: ` : ''}${d.message} [${d.code}]`;
+}
+
+/** --check: the file, then the host (interfaces, scripts). Short-lived, so it loads everything here. */
+async function check(opts: AgentOptions): Promise<number> {
+  const { ConfigError, formatDiagnostics } = await import('../../../libs/config/src/mod.js');
+  const { preflight } = await import('./preflight.js');
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfigHere(opts);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${formatDiagnostics(err.diagnostics)}\n`);
+    return 1;
+  }
+  const { config, file } = loaded;
+  const warnings = [...loaded.diagnostics, ...notYetImplemented(config, file)];
+  const host = await preflight(config, file);
+  const lines = warnings.length > 0 ? [formatDiagnostics(warnings)] : [];
+  lines.push(...host.warnings, ...host.errors.map((e) => `error: ${e}`));
+  if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
+  if (host.errors.length > 0) {
+    process.stdout.write(`${file}: not usable on this host: ${host.errors.length} error(s)\n`);
+    return 1;
+  }
+  process.stdout.write(`${file}: configuration valid: ${config.instances.length} VRRP instance(s)\n`);
+  return 0;
+}
+
+async function load(opts: AgentOptions): Promise<LoadedConfig | number> {
+  try {
+    return opts.mode === 'run' ? loadConfigIsolated(opts) : await loadConfigHere(opts);
+  } catch (err) {
+    // The child printed the errors (file:line, key) already.
+    if (isKqError(err) && err.code === 'KQ_ERR_CONFIG_SCHEMA') {
+      process.stderr.write(`ha-agent: ${err.message}\n`);
+      return 1;
+    }
+    const { ConfigError, formatDiagnostics } = await import('../../../libs/config/src/mod.js');
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${formatDiagnostics(err.diagnostics)}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -45,35 +85,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ha-agent ${version()}\n`);
     return 0;
   }
+  if (opts.mode === 'check') return check(opts);
 
-  let loaded: ReturnType<typeof load>;
-  try {
-    loaded = load(opts);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${formatDiagnostics(err.diagnostics)}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const loaded = await load(opts);
+  if (typeof loaded === 'number') return loaded;
   const { config, file } = loaded;
   const warnings = [...loaded.diagnostics, ...notYetImplemented(config, file)];
 
-  if (opts.mode === 'check') {
-    const host = await preflight(config, file);
-    const lines = warnings.length > 0 ? [formatDiagnostics(warnings)] : [];
-    lines.push(...host.warnings, ...host.errors.map((e) => `error: ${e}`));
-    if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
-    if (host.errors.length > 0) {
-      process.stdout.write(`${file}: not usable on this host: ${host.errors.length} error(s)\n`);
-      return 1;
-    }
-    process.stdout.write(`${file}: configuration valid: ${config.instances.length} VRRP instance(s)\n`);
-    return 0;
-  }
-
   const log = createLogger({ name: 'ha-agent', level: opts.logLevel });
-  for (const w of warnings) log.warn({ code: w.code, file: w.file, line: w.line, key: w.key }, w.message);
+  for (const w of warnings) log.warn({ code: w.code, file: w.file, line: w.line, key: w.key }, formatWarning(w));
 
   if (opts.mode === 'cleanup') {
     const removed = await cleanupLeftoverVips(config.instances, log);
@@ -87,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
   const shutdown = async (signal: string) => {
     if (exiting) return;
     exiting = true;
+    // Releasing the VIPs starts before anything else, logging included.
     const stopped = agent.stop();
     log.info({ signal }, 'stopping: releasing VIPs');
     try {
