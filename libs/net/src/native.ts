@@ -25,6 +25,11 @@ export type Vrrp6Handle = { readonly __vrrp6: unique symbol };
 export interface NativeAddon {
   /** Sends one Ethernet frame; returns 0 or an errno value. */
   packetSend(ifindex: number, frame: Buffer, length?: number): number;
+  /** A send-only IPv4 socket for protocol 112 (IP_HDRINCL: the caller writes the IP header) bound to an interface; returns its fd. */
+  raw4Open(ifname: string, ifindex: number): number;
+  /** Sends one IPv4 packet at once; returns 0 or an errno value. */
+  raw4Send(fd: number, packet: Buffer, length: number, destination: Buffer): number;
+  raw4Close(fd: number): void;
   /**
    * Opens the IPv6 protocol-112 socket on an interface. `onPacket(n)` runs on
    * the loop for each packet: n > 0 is its length in recvBuffer (metadata in

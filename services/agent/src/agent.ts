@@ -53,6 +53,12 @@ interface LiveInstance {
   tracking: InstanceTracking;
   notify: PreparedNotify;
   started: boolean;
+  /**
+   * Encoded adverts by priority and destination: a steady master sends the
+   * same bytes every interval, so they are encoded once (cleared when the
+   * source address changes).
+   */
+  encoded: Map<string, Buffer>;
 }
 
 interface LiveGroup {
@@ -242,6 +248,7 @@ export class Agent {
       tracking,
       notify,
       started: false,
+      encoded: new Map(),
       runner: undefined as unknown as InstanceRunner,
     };
     const params: InstanceParams = {
@@ -310,6 +317,7 @@ export class Agent {
       }
     }
     inst.socket = socket;
+    inst.encoded.clear();
     inst.runner.setPrimaryAddress(socket.sourceAddress);
     this.ifindexes.set(config.interface, socket.ifindex);
     // Look the interface up now, not on the takeover path (gratuitous ARP needs its MAC).
@@ -327,22 +335,27 @@ export class Agent {
     return true;
   }
 
-  private sendAdvert(inst: LiveInstance, priority: number): Promise<void> | undefined {
+  private sendAdvert(inst: LiveInstance, priority: number): void {
     const socket = inst.socket;
-    if (!socket || socket.closed) return undefined;
-    const advert: Advertisement = { ...inst.template, priority };
+    if (!socket || socket.closed) return;
     const peers = inst.config.unicastPeers;
     if (peers.length === 0) {
-      const payload = encodeAdvertisement(advert, { source: socket.sourceAddress, destination: socket.multicastGroup, v3Checksum: inst.config.v3Checksum });
-      socket.sendMulticast(payload);
-      return socket.flush();
+      socket.sendMulticast(this.encoded(inst, socket, priority, socket.multicastGroup));
+      return;
     }
-    for (const peer of peers) {
-      // The v3 checksum covers the destination, so each peer gets its own encoding.
-      const payload = encodeAdvertisement(advert, { source: socket.sourceAddress, destination: peer, v3Checksum: inst.config.v3Checksum });
-      socket.send(payload, peer);
+    // The v3 checksum covers the destination, so each peer gets its own encoding.
+    for (const peer of peers) socket.send(this.encoded(inst, socket, priority, peer), peer);
+  }
+
+  private encoded(inst: LiveInstance, socket: VrrpSocket, priority: number, destination: string): Buffer {
+    const key = `${priority}/${destination}`;
+    let payload = inst.encoded.get(key);
+    if (!payload) {
+      const advert: Advertisement = { ...inst.template, priority };
+      payload = encodeAdvertisement(advert, { source: socket.sourceAddress, destination, v3Checksum: inst.config.v3Checksum });
+      inst.encoded.set(key, payload);
     }
-    return socket.flush();
+    return payload;
   }
 
   private lookupInterface(name: string): Promise<InterfaceInfo> {

@@ -35,14 +35,27 @@ export interface Transition {
 /** What an instance needs from the world. */
 export interface InstancePorts {
   now(): number;
-  /** Resolves once the advert is with the kernel (some sockets queue a send until the loop polls). */
-  sendAdvert(priority: number): Promise<void> | void;
+  /** Hands the advert to the kernel before it returns. */
+  sendAdvert(priority: number): void;
   /** Resolves true when an address was actually added. */
   addVips(): Promise<boolean>;
   removeVips(): Promise<boolean>;
   startAnnouncing(): void;
   stopAnnouncing(): void;
   onTransition(t: Transition): void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+interface Decided {
+  actions: readonly VrrpAction[];
+  now: number;
+}
+
+/** Whether any action must be awaited (netlink work); the rest run synchronously. */
+function needsAwait(actions: readonly VrrpAction[]): boolean {
+  for (const a of actions) if (a.type === 'addVips' || a.type === 'removeVips') return true;
+  return false;
 }
 
 export interface InstanceCounters {
@@ -61,6 +74,8 @@ export class InstanceRunner {
   private draining: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  /** Inside actNow: an event arriving now is queued, not handled in the middle. */
+  private acting = false;
   /** How late the timer being handled fired (ms), reported with the transition it causes. */
   private lateMs: number | undefined;
   private stopped = false;
@@ -100,9 +115,24 @@ export class InstanceRunner {
     return this.current;
   }
 
-  /** Queue an event; resolves when it (and everything queued before it) is handled. */
+  /**
+   * Handle an event; resolves when it (and everything queued before it) is
+   * handled. Events are handled one at a time; one whose actions are all
+   * synchronous (an advert to send, a timer that changes nothing) is handled
+   * on the spot when nothing is queued: that is every advert of a steady
+   * master and backup, and it costs no promise.
+   */
   handle(event: VrrpEvent): Promise<void> {
-    if (this.stopped && event.type !== 'shutdown') return Promise.resolve();
+    if (this.stopped && event.type !== 'shutdown') return RESOLVED;
+    if (!this.draining && this.queue.length === 0 && !this.acting) {
+      const decided = this.decide(event);
+      if (!needsAwait(decided.actions)) {
+        this.actNow(decided.actions, decided.now);
+        return RESOLVED;
+      }
+      this.draining = this.drain(decided);
+      return this.draining;
+    }
     this.queue.push(event);
     if (!this.draining) this.draining = this.drain();
     return this.draining;
@@ -124,18 +154,23 @@ export class InstanceRunner {
     this.clearTimer();
   }
 
-  private async drain(): Promise<void> {
+  private async drain(first?: Decided): Promise<void> {
     try {
+      // Queued from inside an action (a transition's listener reaching back):
+      // start after the current action list, never in the middle of it.
+      if (!first) await RESOLVED;
+      if (first) await this.act(first.actions, first.now);
       while (this.queue.length > 0) {
-        const event = this.queue.shift()!;
-        await this.process(event);
+        const decided = this.decide(this.queue.shift()!);
+        await this.act(decided.actions, decided.now);
       }
     } finally {
       this.draining = null;
     }
   }
 
-  private async process(event: VrrpEvent): Promise<void> {
+  /** The pure step, and the log line it deserves. */
+  private decide(event: VrrpEvent): Decided {
     const now = this.ports.now();
     const due = event.type === 'timer' ? nextDeadline(this.current) : null;
     const result = step(this.parameters, this.current, event, now);
@@ -149,12 +184,31 @@ export class InstanceRunner {
       else this.log.debug({ event: event.type, reason: result.reason }, 'event');
     } else if (event.type !== 'timer' && event.type !== 'advert') {
       this.log.debug({ event: event.type, reason: result.reason }, 'event');
-    } else if (result.state !== before && result.actions.length > 0 && event.type === 'advert') {
-      this.log.debug({ reason: result.reason }, 'advert handled');
     }
-    for (const action of result.actions) {
+    return { actions: result.actions, now };
+  }
+
+  private actNow(actions: readonly VrrpAction[], now: number): void {
+    this.acting = true;
+    try {
+      for (const action of actions) {
+        try {
+          this.executeSync(action, now);
+        } catch (err) {
+          this.log.error({ action: action.type, err }, 'action failed');
+        }
+      }
+    } finally {
+      this.acting = false;
+    }
+    if (!this.stopped) this.arm();
+  }
+
+  private async act(actions: readonly VrrpAction[], now: number): Promise<void> {
+    for (const action of actions) {
       try {
-        await this.execute(action, now);
+        if (action.type === 'addVips' || action.type === 'removeVips') await this.executeAsync(action);
+        else this.executeSync(action, now);
       } catch (err) {
         // An action that fails (netlink refused, interface gone) must not stop the
         // instance: log it; the state machine's view stays, the next event retries.
@@ -164,26 +218,26 @@ export class InstanceRunner {
     if (!this.stopped) this.arm();
   }
 
-  private async execute(action: VrrpAction, now: number): Promise<void> {
+  private async executeAsync(action: VrrpAction & { type: 'addVips' | 'removeVips' }): Promise<void> {
+    if (action.type === 'addVips') {
+      const changed = await this.ports.addVips();
+      this.log.info({ changed }, 'VIPs added');
+      return;
+    }
+    this.ports.stopAnnouncing();
+    const changed = await this.ports.removeVips();
+    this.log.info({ changed }, 'VIPs removed');
+  }
+
+  private executeSync(action: VrrpAction, now: number): void {
     switch (action.type) {
       case 'sendAdvert':
-        // Awaited: the advert must be on the wire before the VIP work that follows
-        // it (a raw-socket send otherwise waits behind that work for the next poll).
-        await this.ports.sendAdvert(action.priority);
+        // Synchronous: the advert is with the kernel before the next action (the
+        // VIP work of a takeover) starts.
+        this.ports.sendAdvert(action.priority);
         this.counters.advertsSent++;
         if (action.priority === 0) this.counters.priorityZeroSent++;
         return;
-      case 'addVips': {
-        const changed = await this.ports.addVips();
-        this.log.info({ changed }, 'VIPs added');
-        return;
-      }
-      case 'removeVips': {
-        this.ports.stopAnnouncing();
-        const changed = await this.ports.removeVips();
-        this.log.info({ changed }, 'VIPs removed');
-        return;
-      }
       case 'announceVips':
         this.ports.startAnnouncing();
         return;
@@ -205,6 +259,9 @@ export class InstanceRunner {
         this.ports.onTransition(t);
         return;
       }
+      case 'addVips':
+      case 'removeVips':
+        throw new Error(`${action.type} is asynchronous`);
     }
   }
 

@@ -3,6 +3,12 @@
  *
  *  - packetSend: one Ethernet frame out of an interface through AF_PACKET
  *    (gratuitous ARP and unsolicited Neighbour Advertisements).
+ *  - raw4*: a send-only IPv4 socket for protocol 112 (IP_HDRINCL: the caller
+ *    writes the whole IP header; a filter drops everything it would receive).
+ *    raw-socket queues a send until libuv reports the socket writable, a loop
+ *    turn later and two epoll_ctl calls per packet; an advert must leave at
+ *    once. Not IPPROTO_RAW: its multicast loops back whatever
+ *    IP_MULTICAST_LOOP says (seen on 6.18), and we would hear ourselves.
  *  - vrrp6*: a raw IPv6 socket for IP protocol 112. Node's raw-socket has no
  *    recvmsg, so it cannot tell the hop limit of a packet; a VRRP receiver
  *    must see it (RFC 5798 §7.1: hop limit 255 or drop). recvmsg gives it,
@@ -18,6 +24,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +35,7 @@
 #include <net/if.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
+#include <linux/filter.h>
 
 #ifndef IPV6_MULTICAST_ALL
 #define IPV6_MULTICAST_ALL 29
@@ -146,6 +154,86 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_create_int32(env, err, &result);
   return result;
+}
+
+/* ---------- IPv4 send-only raw socket ---------- */
+
+/* raw4Open(ifname, ifindex) -> fd. Throws with the errno name as code. */
+static napi_value raw4_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char ifname[IF_NAMESIZE + 1];
+  size_t name_len = 0;
+  int32_t ifindex = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return throw_type(env, "raw4Open(ifname, ifindex)");
+  if (!get_int(env, argv[1], &ifindex) || ifindex <= 0) return throw_type(env, "ifindex must be a positive integer");
+  if (napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &name_len) != napi_ok || name_len == 0 || name_len >= IF_NAMESIZE)
+    return throw_type(env, "ifname must be an interface name");
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 112);
+  if (fd < 0) return throw_errno(env, "socket(AF_INET, SOCK_RAW, 112)", errno);
+  /* Send only: a classic BPF program that accepts nothing, so no packet is ever queued to it. */
+  struct sock_filter drop_all[] = { { BPF_RET | BPF_K, 0, 0, 0 } };
+  struct sock_fprog prog = { 1, drop_all };
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
+      setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &on, sizeof on) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "SO_ATTACH_FILTER/IP_HDRINCL", err);
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)name_len) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "SO_BINDTODEVICE", err);
+  }
+  /* Our own multicast must not come back to our receive socket, and it leaves by our interface. */
+  int off = 0;
+  struct ip_mreqn mreq;
+  memset(&mreq, 0, sizeof mreq);
+  mreq.imr_ifindex = ifindex;
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &off, sizeof off) < 0 ||
+      setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "IP_MULTICAST_LOOP/IP_MULTICAST_IF", err);
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+/* raw4Send(fd, packet, length, destination4) -> 0 or errno. The packet starts with its IPv4 header. */
+static napi_value raw4_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd = -1, length = 0;
+  uint8_t *packet = NULL, *dest = NULL;
+  size_t packet_size = 0, dest_size = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return throw_type(env, "raw4Send(fd, packet, length, destination)");
+  if (!get_int(env, argv[0], &fd) || fd < 0) return throw_type(env, "fd must be a descriptor");
+  if (!get_buffer(env, argv[1], &packet, &packet_size)) return throw_type(env, "packet must be a Buffer");
+  if (!get_int(env, argv[2], &length) || length < 20 || (size_t)length > packet_size) return throw_type(env, "length must cover an IPv4 header and fit the buffer");
+  if (!get_buffer(env, argv[3], &dest, &dest_size) || dest_size != 4) return throw_type(env, "destination must be 4 bytes");
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  memcpy(&to.sin_addr, dest, 4);
+  int err = 0;
+  ssize_t sent = sendto(fd, packet, (size_t)length, 0, (struct sockaddr *)&to, sizeof to);
+  if (sent < 0) err = errno;
+  else if (sent != length) err = EMSGSIZE;
+  napi_value result;
+  napi_create_int32(env, err, &result);
+  return result;
+}
+
+/* raw4Close(fd) */
+static napi_value raw4_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && get_int(env, argv[0], &fd) && fd >= 0) close(fd);
+  return NULL;
 }
 
 /* ---------- IPv6 protocol 112 ---------- */
@@ -519,6 +607,9 @@ static napi_value vrrp6_ref(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "packetSend", NULL, packet_send, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "raw4Open", NULL, raw4_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "raw4Send", NULL, raw4_send, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "raw4Close", NULL, raw4_close, NULL, NULL, NULL, napi_enumerable, NULL },
     { "vrrp6Open", NULL, vrrp6_open, NULL, NULL, NULL, napi_enumerable, NULL },
     { "vrrp6Join", NULL, vrrp6_join, NULL, NULL, NULL, napi_enumerable, NULL },
     { "vrrp6Leave", NULL, vrrp6_leave, NULL, NULL, NULL, napi_enumerable, NULL },
