@@ -327,6 +327,7 @@ export class Agent {
       name: config.name,
       expectation: inst.expectation,
       listening: { unicast: config.unicastPeers.length > 0, multicastGroup: socket.multicastGroup },
+      peers: config.unicastPeers,
       v3Checksum: config.v3Checksum,
       ownSource: () => inst.socket?.sourceAddress ?? '',
       accept: (advert, src) => inst.runner.advertReceived(advert, src),

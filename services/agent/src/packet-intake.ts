@@ -22,6 +22,8 @@ export interface IntakeBinding {
   expectation: InstanceExpectation;
   /** Unicast or multicast, and which group: what reaches the instance at all. */
   listening: ListeningExpectation;
+  /** Unicast peers (empty for multicast): which instance a shared VRID's packet is for. */
+  peers: readonly string[];
   v3Checksum: V3ChecksumMode;
   /** Our own source address on this socket: a packet from it is our own looped back. */
   ownSource: () => string;
@@ -34,6 +36,7 @@ const REJECT_LOG_INTERVAL_MS = 10_000;
 
 /** The last packet an instance accepted, to recognise the same bytes again. */
 interface Accepted {
+  binding: IntakeBinding;
   payload: Buffer;
   source: string;
   destination: string;
@@ -41,7 +44,12 @@ interface Accepted {
 }
 
 export class PacketIntake {
-  private readonly byVrid = new Map<number, IntakeBinding>();
+  /**
+   * Instances by VRID. Usually one; two unicast instances may share a VRID on
+   * an interface when their peers differ (keepalived allows it): the sender
+   * picks which one a packet is for.
+   */
+  private readonly byVrid = new Map<number, IntakeBinding[]>();
   /**
    * A steady master sends the same bytes every interval: when a packet equals
    * the last one accepted for its VRID (same bytes, sender, destination, TTL
@@ -61,12 +69,22 @@ export class PacketIntake {
   ) {}
 
   bind(vrid: number, binding: IntakeBinding): void {
-    this.byVrid.set(vrid, binding);
+    const list = (this.byVrid.get(vrid) ?? []).filter((b) => b.name !== binding.name);
+    list.push(binding);
+    this.byVrid.set(vrid, list);
     this.lastAccepted.delete(vrid);
   }
 
   handles(vrid: number): boolean {
     return this.byVrid.has(vrid);
+  }
+
+  /** The instance a packet from `source` with this VRID is for. */
+  private bindingFor(vrid: number, source: string): IntakeBinding | undefined {
+    const list = this.byVrid.get(vrid);
+    if (!list || list.length === 0) return undefined;
+    if (list.length === 1) return list[0];
+    return list.find((b) => b.peers.some((p) => sameAddress(p, source))) ?? list.find((b) => b.peers.length === 0) ?? list[0];
   }
 
   /** The socket's packet handler. */
@@ -84,9 +102,9 @@ export class PacketIntake {
     // The VRID sits at byte 1 whatever the version: peek at it to pick the
     // instance's checksum mode before the full decode.
     const vrid = payload.length >= 2 ? payload[1]! : -1;
-    const binding = this.byVrid.get(vrid);
+    const binding = this.bindingFor(vrid, meta.source);
     const seen = this.lastAccepted.get(vrid);
-    if (binding && seen && meta.ttl === 255 && seen.source === meta.source && seen.destination === meta.destination && seen.payload.equals(payload)) {
+    if (binding && seen && seen.binding === binding && meta.ttl === 255 && seen.source === meta.source && seen.destination === meta.destination && seen.payload.equals(payload)) {
       binding.accept(seen.advert, meta.source);
       return;
     }
@@ -118,7 +136,7 @@ export class PacketIntake {
       return;
     }
     // Copied: the socket reuses its receive buffer.
-    this.lastAccepted.set(vrid, { payload: Buffer.from(payload), source: meta.source, destination: meta.destination, advert: decoded.advert });
+    this.lastAccepted.set(vrid, { binding, payload: Buffer.from(payload), source: meta.source, destination: meta.destination, advert: decoded.advert });
     binding.accept(decoded.advert, meta.source);
   }
 
