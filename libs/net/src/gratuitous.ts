@@ -153,8 +153,20 @@ export async function sendUnsolicitedNa(iface: InterfaceInfo | string, address: 
 
 /** GARP for an IPv4 address, NA for an IPv6 one. */
 export async function announceAddress(iface: InterfaceInfo | string, address: string): Promise<void> {
-  if (parseIPv4(address)) return sendGratuitousArp(iface, address);
-  return sendUnsolicitedNa(iface, address);
+  announceAddressNow(await resolve(iface), address);
+}
+
+/**
+ * As announceAddress, for an interface already looked up: the frame is with
+ * the kernel when this returns (a takeover announces in the same turn of the
+ * loop as it adds the VIP). Throws a KqError when the send fails.
+ */
+export function announceAddressNow(info: InterfaceInfo, address: string): void {
+  if (parseIPv4(address)) {
+    sendFrame(info, buildGratuitousArp(address, info.macBytes), `gratuitous ARP for ${address}`);
+    return;
+  }
+  sendFrame(info, buildUnsolicitedNa(address, info.macBytes, { router: ipv6Forwarding(info.name) }), `neighbour advertisement for ${address}`);
 }
 
 /** keepalived's global_defs knobs for gratuitous ARP / NA after becoming MASTER. */

@@ -25,10 +25,11 @@ export {
   type VrrpSocketOptions,
 } from './vrrp-socket.js';
 export { VRRP_TOS } from './vrrp-socket4.js';
-export { addVip, hasAddress, listAddresses, removeVip, type VipOptions, type VirtualAddress } from './vip.js';
+export { addVip, addVipNow, hasAddress, listAddresses, removeVip, removeVipNow, type VipOptions, type VirtualAddress } from './vip.js';
 export { watchLinks, type AddressRemovedEvent, type LinkState, type LinkWatch, type LinkWatchOptions } from './link-watch.js';
 export {
   announceAddress,
+  announceAddressNow,
   buildGratuitousArp,
   buildUnsolicitedNa,
   garpSchedule,

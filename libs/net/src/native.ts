@@ -25,6 +25,8 @@ export type Vrrp6Handle = { readonly __vrrp6: unique symbol };
 export interface NativeAddon {
   /** Sends one Ethernet frame; returns 0 or an errno value. */
   packetSend(ifindex: number, frame: Buffer, length?: number): number;
+  /** Sends one rtnetlink request that asks for an ACK and waits for it; returns 0 or the errno (ETIMEDOUT/EAGAIN after 2 s). */
+  rtnlAck(message: Buffer): number;
   /** A send-only IPv4 socket for protocol 112 (IP_HDRINCL: the caller writes the IP header) bound to an interface; returns its fd. */
   raw4Open(ifname: string, ifindex: number): number;
   /** Sends one IPv4 packet at once; returns 0 or an errno value. */

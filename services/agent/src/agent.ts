@@ -15,6 +15,7 @@ import {
 } from '../../../libs/vrrp/src/mod.js';
 import {
   announceAddress,
+  announceAddressNow,
   getInterface,
   openVrrpSocket,
   watchLinks,
@@ -95,6 +96,8 @@ export class Agent {
    * netlink dump each.
    */
   private readonly interfaceInfo = new Map<string, Promise<InterfaceInfo>>();
+  /** The same, once looked up: what the takeover announces with, synchronously. */
+  private readonly interfaceKnown = new Map<string, InterfaceInfo>();
   /** Interface indexes seen by sockets and the link watch: the VIP path needs no lookup. */
   private readonly ifindexes = new Map<string, number>();
   private readonly indexHint = (name: string): number | undefined => this.ifindexes.get(name);
@@ -233,7 +236,11 @@ export class Agent {
     const announcer = new Announcer(
       vips.map((v) => ({ interface: v.interface, address: v.vip.address })),
       this.config.global.garp,
-      async (t) => announceAddress(await this.lookupInterface(t.interface), t.address),
+      (t) => {
+        const known = this.interfaceKnown.get(t.interface);
+        if (known) return announceAddressNow(known, t.address);
+        return this.lookupInterface(t.interface).then((info) => announceAddress(info, t.address));
+      },
       log,
     );
     const tracking = new InstanceTracking(config.priority, trackedItems(config, this.config));
@@ -364,13 +371,19 @@ export class Agent {
     if (!info) {
       info = getInterface(name);
       this.interfaceInfo.set(name, info);
-      info.catch(() => this.interfaceInfo.delete(name));
+      info.then(
+        (found) => {
+          if (this.interfaceInfo.get(name) === info) this.interfaceKnown.set(name, found);
+        },
+        () => this.interfaceInfo.delete(name),
+      );
     }
     return info;
   }
 
   private onLink(state: LinkState): void {
     this.interfaceInfo.delete(state.name);
+    this.interfaceKnown.delete(state.name);
     if (state.present && state.index > 0) {
       this.ifindexes.set(state.name, state.index);
       void this.lookupInterface(state.name).catch(() => {});

@@ -11,7 +11,8 @@ export interface AnnounceTarget {
   address: string;
 }
 
-export type SendAnnouncement = (target: AnnounceTarget) => Promise<void>;
+/** Sends one announcement: at once when it can (returns nothing), or later (returns a promise). */
+export type SendAnnouncement = (target: AnnounceTarget) => void | Promise<void>;
 
 export class Announcer {
   private timers = new Set<NodeJS.Timeout>();
@@ -66,8 +67,11 @@ export class Announcer {
   private fire(target: AnnounceTarget, gen: number): void {
     // A stop() since this was scheduled means we are no longer master: stay quiet.
     if (gen !== this.generation) return;
-    this.send(target).catch((err: unknown) => {
-      this.log.warn({ interface: target.interface, address: target.address, err }, 'gratuitous ARP/NA not sent');
-    });
+    const failed = (err: unknown) => this.log.warn({ interface: target.interface, address: target.address, err }, 'gratuitous ARP/NA not sent');
+    try {
+      this.send(target)?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 }

@@ -5,7 +5,10 @@
  *
  * Events are handled one at a time, actions in the order `step` returned them
  * and each finished before the next starts: "VIP removed, then priority 0" must
- * hold on the wire, not only in the list.
+ * hold on the wire, not only in the list. Actions run synchronously until one
+ * answers with a promise (a port that has to wait); only then does the rest of
+ * the list wait for it, and later events queue behind. A steady advert, and a
+ * whole takeover when the ports can work synchronously, costs no promise.
  */
 import type { Logger } from 'pino';
 import {
@@ -32,30 +35,17 @@ export interface Transition {
   lateMs?: number;
 }
 
-/** What an instance needs from the world. */
+/** What an instance needs from the world. A port may answer at once or with a promise. */
 export interface InstancePorts {
   now(): number;
   /** Hands the advert to the kernel before it returns. */
   sendAdvert(priority: number): void;
-  /** Resolves true when an address was actually added. */
-  addVips(): Promise<boolean>;
-  removeVips(): Promise<boolean>;
+  /** True when an address was actually added. */
+  addVips(): boolean | Promise<boolean>;
+  removeVips(): boolean | Promise<boolean>;
   startAnnouncing(): void;
   stopAnnouncing(): void;
   onTransition(t: Transition): void;
-}
-
-const RESOLVED: Promise<void> = Promise.resolve();
-
-interface Decided {
-  actions: readonly VrrpAction[];
-  now: number;
-}
-
-/** Whether any action must be awaited (netlink work); the rest run synchronously. */
-function needsAwait(actions: readonly VrrpAction[]): boolean {
-  for (const a of actions) if (a.type === 'addVips' || a.type === 'removeVips') return true;
-  return false;
 }
 
 export interface InstanceCounters {
@@ -68,17 +58,21 @@ export interface InstanceCounters {
   transitions: number;
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 export class InstanceRunner {
   private current: InstanceState;
-  private queue: VrrpEvent[] = [];
-  private draining: Promise<void> | null = null;
+  private parameters: InstanceParams;
+  private readonly queue: VrrpEvent[] = [];
+  /** Set while an action waits or queued events remain: new events queue behind it. */
+  private busy: Promise<void> | null = null;
+  /** Inside the synchronous part of an action list: an event arriving now (a listener reaching back) queues. */
+  private acting = false;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
-  /** Inside actNow: an event arriving now is queued, not handled in the middle. */
-  private acting = false;
+  private stopped = false;
   /** How late the timer being handled fired (ms), reported with the transition it causes. */
   private lateMs: number | undefined;
-  private stopped = false;
   readonly counters: InstanceCounters = {
     advertsSent: 0,
     advertsReceived: 0,
@@ -88,8 +82,6 @@ export class InstanceRunner {
     rejected: {},
     transitions: 0,
   };
-
-  private parameters: InstanceParams;
 
   constructor(
     readonly name: string,
@@ -115,27 +107,19 @@ export class InstanceRunner {
     return this.current;
   }
 
-  /**
-   * Handle an event; resolves when it (and everything queued before it) is
-   * handled. Events are handled one at a time; one whose actions are all
-   * synchronous (an advert to send, a timer that changes nothing) is handled
-   * on the spot when nothing is queued: that is every advert of a steady
-   * master and backup, and it costs no promise.
-   */
+  /** Handle an event; resolves when it (and everything queued before it) is handled. */
   handle(event: VrrpEvent): Promise<void> {
     if (this.stopped && event.type !== 'shutdown') return RESOLVED;
-    if (!this.draining && this.queue.length === 0 && !this.acting) {
-      const decided = this.decide(event);
-      if (!needsAwait(decided.actions)) {
-        this.actNow(decided.actions, decided.now);
-        return RESOLVED;
-      }
-      this.draining = this.drain(decided);
-      return this.draining;
+    if (this.busy || this.acting) {
+      this.queue.push(event);
+      // Queued from inside an action list: start after it, never in the middle.
+      if (!this.busy) this.busy = this.settle(RESOLVED);
+      return this.busy;
     }
-    this.queue.push(event);
-    if (!this.draining) this.draining = this.drain();
-    return this.draining;
+    const pending = this.process(event);
+    if (!pending) return RESOLVED;
+    this.busy = this.settle(pending);
+    return this.busy;
   }
 
   advertReceived(advert: Advertisement, source: string): void {
@@ -154,23 +138,21 @@ export class InstanceRunner {
     this.clearTimer();
   }
 
-  private async drain(first?: Decided): Promise<void> {
+  /** Waits for `pending`, then handles what queued meanwhile; clears `busy` at the end. */
+  private async settle(pending: Promise<void>): Promise<void> {
     try {
-      // Queued from inside an action (a transition's listener reaching back):
-      // start after the current action list, never in the middle of it.
-      if (!first) await RESOLVED;
-      if (first) await this.act(first.actions, first.now);
+      await pending;
       while (this.queue.length > 0) {
-        const decided = this.decide(this.queue.shift()!);
-        await this.act(decided.actions, decided.now);
+        const next = this.process(this.queue.shift()!);
+        if (next) await next;
       }
     } finally {
-      this.draining = null;
+      this.busy = null;
     }
   }
 
-  /** The pure step, and the log line it deserves. */
-  private decide(event: VrrpEvent): Decided {
+  /** Step and act; a promise only when an action had to wait. */
+  private process(event: VrrpEvent): Promise<void> | undefined {
     const now = this.ports.now();
     const due = event.type === 'timer' ? nextDeadline(this.current) : null;
     const result = step(this.parameters, this.current, event, now);
@@ -185,62 +167,61 @@ export class InstanceRunner {
     } else if (event.type !== 'timer' && event.type !== 'advert') {
       this.log.debug({ event: event.type, reason: result.reason }, 'event');
     }
-    return { actions: result.actions, now };
+    return this.perform(result.actions, now, 0);
   }
 
-  private actNow(actions: readonly VrrpAction[], now: number): void {
+  /** Runs actions[from..] in order, synchronously until one answers with a promise. */
+  private perform(actions: readonly VrrpAction[], now: number, from: number): Promise<void> | undefined {
     this.acting = true;
     try {
-      for (const action of actions) {
+      for (let i = from; i < actions.length; i++) {
+        const action = actions[i]!;
+        let waiting: Promise<void> | undefined;
         try {
-          this.executeSync(action, now);
+          waiting = this.execute(action, now);
         } catch (err) {
-          this.log.error({ action: action.type, err }, 'action failed');
+          this.failed(action, err);
+          continue;
+        }
+        if (waiting) {
+          return waiting.then(
+            () => this.perform(actions, now, i + 1),
+            (err: unknown) => {
+              this.failed(action, err);
+              return this.perform(actions, now, i + 1);
+            },
+          );
         }
       }
     } finally {
       this.acting = false;
     }
     if (!this.stopped) this.arm();
+    return undefined;
   }
 
-  private async act(actions: readonly VrrpAction[], now: number): Promise<void> {
-    for (const action of actions) {
-      try {
-        if (action.type === 'addVips' || action.type === 'removeVips') await this.executeAsync(action);
-        else this.executeSync(action, now);
-      } catch (err) {
-        // An action that fails (netlink refused, interface gone) must not stop the
-        // instance: log it; the state machine's view stays, the next event retries.
-        this.log.error({ action: action.type, err }, 'action failed');
-      }
-    }
-    if (!this.stopped) this.arm();
+  private failed(action: VrrpAction, err: unknown): void {
+    // An action that fails (netlink refused, interface gone) must not stop the
+    // instance: log it; the state machine's view stays, the next event retries.
+    this.log.error({ action: action.type, err }, 'action failed');
   }
 
-  private async executeAsync(action: VrrpAction & { type: 'addVips' | 'removeVips' }): Promise<void> {
-    if (action.type === 'addVips') {
-      const changed = await this.ports.addVips();
-      this.log.info({ changed }, 'VIPs added');
-      return;
-    }
-    this.ports.stopAnnouncing();
-    const changed = await this.ports.removeVips();
-    this.log.info({ changed }, 'VIPs removed');
-  }
-
-  private executeSync(action: VrrpAction, now: number): void {
+  private execute(action: VrrpAction, now: number): Promise<void> | undefined {
     switch (action.type) {
       case 'sendAdvert':
-        // Synchronous: the advert is with the kernel before the next action (the
-        // VIP work of a takeover) starts.
+        // Synchronous: the advert is with the kernel before the VIP work of a takeover starts.
         this.ports.sendAdvert(action.priority);
         this.counters.advertsSent++;
         if (action.priority === 0) this.counters.priorityZeroSent++;
-        return;
+        return undefined;
+      case 'addVips':
+        return this.vipsDone('VIPs added', this.ports.addVips());
+      case 'removeVips':
+        this.ports.stopAnnouncing();
+        return this.vipsDone('VIPs removed', this.ports.removeVips());
       case 'announceVips':
         this.ports.startAnnouncing();
-        return;
+        return undefined;
       case 'transition': {
         this.counters.transitions++;
         if (action.to === 'MASTER') this.counters.becameMaster++;
@@ -257,12 +238,19 @@ export class InstanceRunner {
         const { instance: _instance, ...fields } = t;
         this.log.info(fields, `${action.from} -> ${action.to}`);
         this.ports.onTransition(t);
-        return;
+        return undefined;
       }
-      case 'addVips':
-      case 'removeVips':
-        throw new Error(`${action.type} is asynchronous`);
     }
+  }
+
+  private vipsDone(message: string, changed: boolean | Promise<boolean>): Promise<void> | undefined {
+    if (typeof changed === 'boolean') {
+      this.log.info({ changed }, message);
+      return undefined;
+    }
+    return changed.then((c) => {
+      this.log.info({ changed: c }, message);
+    });
   }
 
   private arm(): void {
@@ -276,12 +264,14 @@ export class InstanceRunner {
       void this.handle({ type: 'timer' });
     };
     if (this.current.name === 'BACKUP') {
-      // The takeover deadline is where failover time is won or lost: wake up to a
-      // millisecond early (setTimeout has whole-millisecond granularity) and
-      // finish on setImmediate turns, so it is met within the loop's latency.
-      // Only BACKUP does this: it happens once per takeover, not once per advert.
-      if (delay < 1) this.immediate = setImmediate(fire);
-      else this.timer = setTimeout(fire, Math.floor(delay));
+      // The takeover deadline is where failover time is won or lost: wake up a
+      // little early (setTimeout has whole-millisecond granularity) and finish
+      // on setImmediate turns, so it is met within the loop's latency.
+      // Only BACKUP does this, and it spins only when no advert came to re-arm
+      // it: once per takeover. Two milliseconds of margin, because epoll's
+      // millisecond timeout can wake the loop a millisecond late.
+      if (delay < 2) this.immediate = setImmediate(fire);
+      else this.timer = setTimeout(fire, Math.floor(delay) - 2);
       return;
     }
     // An advert a fraction of a millisecond late is harmless (the schedule stays

@@ -3,7 +3,7 @@
  * the cleanup of what a killed agent left behind.
  */
 import type { Logger } from 'pino';
-import { addVip, removeVip, type VirtualAddress as NetVip } from '../../../libs/net/src/mod.js';
+import { addVip, addVipNow, removeVip, removeVipNow, type VirtualAddress as NetVip } from '../../../libs/net/src/mod.js';
 import type { VirtualAddress, VrrpInstanceConfig } from '../../../libs/config/src/mod.js';
 
 export interface PlacedVip {
@@ -37,23 +37,49 @@ function hint(index: IndexHint, ifname: string): { ifindex?: number } {
   return ifindex === undefined ? {} : { ifindex };
 }
 
-export async function addAll(vips: readonly PlacedVip[], index: IndexHint = () => undefined): Promise<boolean> {
-  let changed = false;
-  for (const v of vips) changed = (await addVip(v.interface, v.vip, hint(index, v.interface))) || changed;
-  return changed;
+/**
+ * Add every VIP. Synchronous when every interface's index is known (the
+ * takeover path: VIP and gratuitous ARP in one turn of the loop); otherwise
+ * through the asynchronous lookup.
+ */
+export function addAll(vips: readonly PlacedVip[], index: IndexHint = () => undefined): boolean | Promise<boolean> {
+  if (vips.every((v) => index(v.interface) !== undefined)) {
+    let changed = false;
+    for (const v of vips) changed = addVipNow(v.interface, index(v.interface)!, v.vip) || changed;
+    return changed;
+  }
+  return (async () => {
+    let changed = false;
+    for (const v of vips) changed = (await addVip(v.interface, v.vip, hint(index, v.interface))) || changed;
+    return changed;
+  })();
 }
 
-export async function removeAll(vips: readonly PlacedVip[], log: Logger, index: IndexHint = () => undefined): Promise<boolean> {
-  let changed = false;
-  for (const v of vips) {
-    try {
-      changed = (await removeVip(v.interface, v.vip, hint(index, v.interface))) || changed;
-    } catch (err) {
-      // Keep removing the others: one missing interface must not keep a VIP elsewhere.
-      log.error({ vip: v.text, err }, 'VIP not removed');
+/** Remove every VIP; one that cannot be removed is logged and the others still go. */
+export function removeAll(vips: readonly PlacedVip[], log: Logger, index: IndexHint = () => undefined): boolean | Promise<boolean> {
+  const failed = (v: PlacedVip, err: unknown) => log.error({ vip: v.text, err }, 'VIP not removed');
+  if (vips.every((v) => index(v.interface) !== undefined)) {
+    let changed = false;
+    for (const v of vips) {
+      try {
+        changed = removeVipNow(v.interface, index(v.interface)!, v.vip) || changed;
+      } catch (err) {
+        failed(v, err);
+      }
     }
+    return changed;
   }
-  return changed;
+  return (async () => {
+    let changed = false;
+    for (const v of vips) {
+      try {
+        changed = (await removeVip(v.interface, v.vip, hint(index, v.interface))) || changed;
+      } catch (err) {
+        failed(v, err);
+      }
+    }
+    return changed;
+  })();
 }
 
 /**

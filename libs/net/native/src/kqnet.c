@@ -9,6 +9,11 @@
  *    turn later and two epoll_ctl calls per packet; an advert must leave at
  *    once. Not IPPROTO_RAW: its multicast loops back whatever
  *    IP_MULTICAST_LOOP says (seen on 6.18), and we would hear ourselves.
+ *  - rtnlAck: one rtnetlink request (built by libs/net/src/rtnetlink.ts) sent
+ *    and its acknowledgement read back before returning. The kernel handles
+ *    an address change inside sendmsg, so this costs a fraction of a
+ *    millisecond; doing it synchronously lets a takeover add its VIP and send
+ *    its gratuitous ARP in the same turn of the loop, as keepalived does.
  *  - vrrp6*: a raw IPv6 socket for IP protocol 112. Node's raw-socket has no
  *    recvmsg, so it cannot tell the hop limit of a packet; a VRRP receiver
  *    must see it (RFC 5798 §7.1: hop limit 255 or drop). recvmsg gives it,
@@ -36,6 +41,8 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
+#include <sys/time.h>
 
 #ifndef IPV6_MULTICAST_ALL
 #define IPV6_MULTICAST_ALL 29
@@ -150,6 +157,74 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
     ssize_t sent = sendto(fd, frame, (size_t)length, 0, (struct sockaddr *)&to, sizeof to);
     if (sent < 0) err = errno;
     else if (sent != length) err = EMSGSIZE;
+  }
+  napi_value result;
+  napi_create_int32(env, err, &result);
+  return result;
+}
+
+/* ---------- synchronous rtnetlink request ---------- */
+
+static int rtnl_fd = -1;
+
+static int rtnl_socket(void) {
+  if (rtnl_fd >= 0) return rtnl_fd;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -1;
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof local);
+  local.nl_family = AF_NETLINK;
+  /* A reply that never comes must not hang the agent: give up after 2 s. */
+  struct timeval timeout = { 2, 0 };
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  rtnl_fd = fd;
+  return fd;
+}
+
+/* rtnlAck(message) -> 0, or the errno the kernel (or the socket) answered. The message asks for an ACK. */
+static napi_value rtnl_ack(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint8_t *msg = NULL;
+  size_t msg_size = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_buffer(env, argv[0], &msg, &msg_size) || msg_size < sizeof(struct nlmsghdr))
+    return throw_type(env, "rtnlAck(message: Buffer)");
+  const struct nlmsghdr *request = (const struct nlmsghdr *)msg;
+  int err = 0;
+  int fd = rtnl_socket();
+  if (fd < 0) {
+    err = errno;
+  } else {
+    struct sockaddr_nl kernel;
+    memset(&kernel, 0, sizeof kernel);
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd, msg, msg_size, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+      err = errno;
+    } else {
+      /* Read until our acknowledgement; anything else (a stale reply) is skipped. */
+      uint8_t reply[8192];
+      int done = 0;
+      while (!done) {
+        ssize_t n = recv(fd, reply, sizeof reply, 0);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          err = errno;
+          break;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)reply; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+          if (h->nlmsg_seq != request->nlmsg_seq || h->nlmsg_type != NLMSG_ERROR) continue;
+          const struct nlmsgerr *e = (const struct nlmsgerr *)NLMSG_DATA(h);
+          err = e->error < 0 ? -e->error : 0;
+          done = 1;
+          break;
+        }
+      }
+    }
   }
   napi_value result;
   napi_create_int32(env, err, &result);
@@ -607,6 +682,7 @@ static napi_value vrrp6_ref(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "packetSend", NULL, packet_send, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "rtnlAck", NULL, rtnl_ack, NULL, NULL, NULL, napi_enumerable, NULL },
     { "raw4Open", NULL, raw4_open, NULL, NULL, NULL, napi_enumerable, NULL },
     { "raw4Send", NULL, raw4_send, NULL, NULL, NULL, napi_enumerable, NULL },
     { "raw4Close", NULL, raw4_close, NULL, NULL, NULL, napi_enumerable, NULL },
