@@ -31,6 +31,22 @@ export interface InstanceParams {
   preemptDelayMs: number;
   /** Our primary address on the interface: the source of our adverts and the tie-breaker. */
   primaryAddress: string;
+  /**
+   * Put a new master's adverts on a grid of its interval (multiples of the
+   * interval on the monotonic clock) instead of one interval after the
+   * takeover: every instance of an agent with the same interval then
+   * advertises at the same instants and shares one wakeup of the process. The
+   * first advert after a takeover still leaves at once; the second comes at
+   * the next grid point, up to one interval later.
+   */
+  alignAdverts?: boolean;
+}
+
+/** The first multiple of the interval strictly after `now`. */
+export function nextAdvertAt(params: Pick<InstanceParams, 'advertIntervalCs' | 'alignAdverts'>, now: number): number {
+  const interval = params.advertIntervalCs * 10;
+  if (!params.alignAdverts) return now + interval;
+  return (Math.floor(now / interval) + 1) * interval;
 }
 
 export interface MasterSeen {
@@ -168,7 +184,7 @@ function enterMaster(params: InstanceParams, state: InstanceState, now: number, 
     name: 'MASTER',
     masterAdvertIntervalCs: params.advertIntervalCs,
     masterDownAt: null,
-    advertAt: now + params.advertIntervalCs * 10,
+    advertAt: nextAdvertAt(params, now),
     preemptUntil: null,
     master: null,
     since: now,
@@ -218,7 +234,7 @@ function onTimer(params: InstanceParams, state: InstanceState, now: number): Ste
     // Keep the cadence anchored to the schedule, not to when we woke up, so timer
     // lateness does not accumulate; after a stall, restart from now.
     let advertAt = state.advertAt + interval;
-    if (advertAt <= now) advertAt = now + interval;
+    if (advertAt <= now) advertAt = nextAdvertAt(params, now);
     return {
       state: { ...state, advertAt },
       actions: [{ type: 'sendAdvert', priority: state.effectivePriority }],
@@ -240,7 +256,7 @@ function onAdvert(params: InstanceParams, state: InstanceState, advert: Advertis
   // MASTER
   if (prio === PRIORITY_STOP) {
     return {
-      state: { ...state, advertAt: now + params.advertIntervalCs * 10 },
+      state: { ...state, advertAt: nextAdvertAt(params, now) },
       actions: [{ type: 'sendAdvert', priority: ours }],
       reason: `priority 0 advert from ${source}: answering with an advert so backups keep us as master`,
     };

@@ -393,3 +393,24 @@ describe('sync groups', () => {
     assert.equal(step(base, f, { type: 'follow', to: 'MASTER', detail: 'x' }, 3).state, f);
   });
 });
+
+describe('aligned adverts', () => {
+  test('a new master with alignAdverts advertises at once, then on the grid of its interval', () => {
+    const p = { ...base, alignAdverts: true };
+    const s = run(p, [[{ type: 'start' }, 0]]).state;
+    const r = step(p, s, { type: 'timer' }, 364.84375);
+    assert.equal(r.state.name, 'MASTER');
+    assert.equal(r.actions[0]!.type, 'sendAdvert');
+    assert.equal(r.state.advertAt, 400);
+    // Two instances that became master at different times share the grid.
+    const other = step(p, run(p, [[{ type: 'start' }, 20]]).state, { type: 'timer' }, 384.9);
+    assert.equal(other.state.advertAt, 400);
+  });
+
+  test('after a stall the aligned schedule resumes on the grid', () => {
+    const p = { ...base, alignAdverts: true };
+    const m = step(p, run(p, [[{ type: 'start' }, 0]]).state, { type: 'timer' }, 364.84375).state;
+    const r = step(p, m, { type: 'timer' }, 733);
+    assert.equal(r.state.advertAt, 800);
+  });
+});

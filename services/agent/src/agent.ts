@@ -36,6 +36,7 @@ import {
   type ScriptGlobals,
 } from '../../../libs/checks/src/mod.js';
 import { InstanceRunner, type Transition } from './instance-runner.js';
+import { TimerPool } from './timer-pool.js';
 import { InstanceTracking, trackedItems } from './tracking.js';
 import { followTransition, groupFaults, groupState, type SyncGroup } from './sync-groups.js';
 import { PacketIntake } from './packet-intake.js';
@@ -82,6 +83,7 @@ export interface AgentStatus {
   }>;
   refused: Record<string, Record<string, number>>;
   memory: NodeJS.MemoryUsage;
+  timers: { wakeups: number; fired: number };
 }
 
 export class Agent {
@@ -90,6 +92,8 @@ export class Agent {
   private readonly sockets = new Map<string, VrrpSocket>();
   private linkWatch: LinkWatch | null = null;
   private stopping = false;
+  /** One timer for every instance's adverts (timer-pool.ts). */
+  private readonly timers = new TimerPool(monotonicMs);
   /**
    * Interface facts (MAC, index) for gratuitous ARP/NA, looked up once and
    * forgotten when the link changes: a burst of announcements must not cost a
@@ -266,6 +270,8 @@ export class Agent {
       preempt: config.preempt,
       preemptDelayMs: config.preemptDelayS * 1000,
       primaryAddress: this.configuredSource(config) ?? (config.family === 4 ? '0.0.0.0' : '::'),
+      // Instances with the same interval advertise together: one wakeup for all (timer-pool.ts).
+      alignAdverts: true,
     };
     live.runner = new InstanceRunner(
       config.name,
@@ -280,6 +286,7 @@ export class Agent {
         onTransition: (t) => this.transitioned(live, t),
       },
       log,
+      this.timers,
     );
     return live;
   }
@@ -473,6 +480,7 @@ export class Agent {
       })),
       refused,
       memory: process.memoryUsage(),
+      timers: { ...this.timers.counters },
     };
   }
 

@@ -11,6 +11,7 @@
  * whole takeover when the ports can work synchronously, costs no promise.
  */
 import type { Logger } from 'pino';
+import { TimerPool, type PooledTimer } from './timer-pool.js';
 import {
   initialState,
   nextDeadline,
@@ -60,6 +61,11 @@ export interface InstanceCounters {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** How early a master's advert may leave to share a wakeup: 5% of the interval, at most 5 ms. */
+export function advertSlackMs(advertIntervalCs: number): number {
+  return Math.min(5, advertIntervalCs * 10 * 0.05);
+}
+
 export class InstanceRunner {
   private current: InstanceState;
   private parameters: InstanceParams;
@@ -70,6 +76,7 @@ export class InstanceRunner {
   private acting = false;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  private pooled: PooledTimer | null = null;
   private stopped = false;
   /** How late the timer being handled fired (ms), reported with the transition it causes. */
   private lateMs: number | undefined;
@@ -89,6 +96,8 @@ export class InstanceRunner {
     private readonly ports: InstancePorts,
     /** A logger already bound to this instance (the agent's child logger). */
     private readonly log: Logger,
+    /** Shared with the agent's other instances, so their adverts share wakeups. */
+    private readonly pool: TimerPool = new TimerPool(ports.now),
   ) {
     this.parameters = params;
     this.current = initialState(params, ports.now());
@@ -109,6 +118,14 @@ export class InstanceRunner {
 
   /** Handle an event; resolves when it (and everything queued before it) is handled. */
   handle(event: VrrpEvent): Promise<void> {
+    return this.handleAt(event, undefined);
+  }
+
+  /**
+   * As handle; a pooled timer that fired within its slack, a little before its
+   * deadline, is handled as of the deadline (the advert leaves early on purpose).
+   */
+  private handleAt(event: VrrpEvent, at: number | undefined): Promise<void> {
     if (this.stopped && event.type !== 'shutdown') return RESOLVED;
     if (this.busy || this.acting) {
       this.queue.push(event);
@@ -116,7 +133,7 @@ export class InstanceRunner {
       if (!this.busy) this.busy = this.settle(RESOLVED);
       return this.busy;
     }
-    const pending = this.process(event);
+    const pending = this.process(event, at);
     if (!pending) return RESOLVED;
     this.busy = this.settle(pending);
     return this.busy;
@@ -152,8 +169,8 @@ export class InstanceRunner {
   }
 
   /** Step and act; a promise only when an action had to wait. */
-  private process(event: VrrpEvent): Promise<void> | undefined {
-    const now = this.ports.now();
+  private process(event: VrrpEvent, at?: number): Promise<void> | undefined {
+    const now = Math.max(this.ports.now(), at ?? -Infinity);
     const due = event.type === 'timer' ? nextDeadline(this.current) : null;
     const result = step(this.parameters, this.current, event, now);
     const before = this.current;
@@ -261,6 +278,7 @@ export class InstanceRunner {
     const fire = () => {
       this.timer = null;
       this.immediate = null;
+      this.pooled = null;
       void this.handle({ type: 'timer' });
     };
     if (this.current.name === 'BACKUP') {
@@ -274,15 +292,21 @@ export class InstanceRunner {
       else this.timer = setTimeout(fire, Math.floor(delay) - 2);
       return;
     }
-    // An advert a fraction of a millisecond late is harmless (the schedule stays
-    // anchored): ceil so the timer never fires early and wakes us twice.
-    this.timer = setTimeout(fire, Math.ceil(delay));
+    // A master's advert: the schedule stays anchored, so one sent a little early
+    // or late does not drift; it shares a wakeup with the other instances'
+    // adverts due within the slack.
+    this.pooled = this.pool.add(deadline, advertSlackMs(this.parameters.advertIntervalCs), () => {
+      this.pooled = null;
+      void this.handleAt({ type: 'timer' }, deadline);
+    });
   }
 
   private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
+    this.pool.cancel(this.pooled);
     this.timer = null;
     this.immediate = null;
+    this.pooled = null;
   }
 }
