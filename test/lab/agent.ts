@@ -39,10 +39,13 @@ export interface AgentOptions {
   name?: string;
   logLevel?: string;
   startTimeoutMs?: number;
+  /** More flags for ha-agent (e.g. --nats URLS --cluster NAME --state-dir DIR). */
+  extraArgs?: string[];
 }
 
 export interface AgentHandle {
   readonly host: LabHost;
+  readonly extraArgs: string[];
   readonly process: LabProcess;
   readonly confPath: string;
   readonly transitions: AgentTransition[];
@@ -67,6 +70,8 @@ export async function startAgent(host: LabHost, confText: string, opts: AgentOpt
 
 /** Start `ha-agent` with an existing configuration file (restart after a kill). */
 export async function restartAgent(previous: AgentHandle, opts: AgentOptions = {}): Promise<AgentHandle> {
+  // The same flags as the first start unless told otherwise.
+  opts = { extraArgs: previous.extraArgs, ...opts };
   const flag = previous.confPath.endsWith('.yaml') ? '--config' : '--keepalived-conf';
   return runAgent(previous.host, [flag, previous.confPath], { ...opts, name: opts.name ?? `${previous.process.name.split('/')[1]}-again` }, previous.confPath);
 }
@@ -78,7 +83,7 @@ export async function cleanupAgent(host: LabHost, confPath: string): Promise<str
 }
 
 async function runAgent(host: LabHost, args: string[], opts: AgentOptions, confPath: string): Promise<AgentHandle> {
-  const proc = host.spawnNode(opts.name ?? 'ha-agent', HA_AGENT, [...args, '--log-level', opts.logLevel ?? 'info'], { captureStdout: true });
+  const proc = host.spawnNode(opts.name ?? 'ha-agent', HA_AGENT, [...args, ...(opts.extraArgs ?? []), '--log-level', opts.logLevel ?? 'info'], { captureStdout: true });
   const transitions: AgentTransition[] = [];
   const listeners: Array<() => void> = [];
   const statusWaiters: Array<(s: AgentStatusLine) => void> = [];
@@ -111,6 +116,7 @@ async function runAgent(host: LabHost, args: string[], opts: AgentOptions, confP
   };
   const handle: AgentHandle = {
     host,
+    extraArgs: opts.extraArgs ?? [],
     process: proc,
     confPath,
     transitions,

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { ConfigError, DiagnosticSink, sortDiagnostics, type Diagnostic } from './diagnostics.js';
-import type { AgentConfig } from './model.js';
+import { deepFreeze, type AgentConfig } from './model.js';
 import { validateAgentConfig, type Location, type Locator, type Path } from './validate.js';
 
 export interface LoadResult {
@@ -138,4 +138,52 @@ export function formatPath(path: Path): string {
     else s += s === '' ? seg : `.${seg}`;
   }
   return s === '' ? '(top level)' : s;
+}
+
+/** What an overlay may set: what a keepalived.conf cannot say. */
+export const OVERLAY_KEYS = ['node', 'cluster', 'stateDir', 'nats'] as const;
+export type OverlayKey = (typeof OVERLAY_KEYS)[number];
+export type Overlay = Partial<Pick<AgentConfig, OverlayKey>>;
+
+/**
+ * An overlay: a small native (YAML/JSON) document that adds to a keepalived.conf
+ * what it cannot say (the event log's NATS settings, cluster, node id, state
+ * dir), validated like a native configuration, with file:line for each error.
+ * Anything else in it (instances, scripts, global) is an error: those come
+ * from the keepalived.conf.
+ */
+export function parseOverlay(text: string, file: string, format: 'yaml' | 'json'): { overlay: Overlay; diagnostics: Diagnostic[] } {
+  const { config, diagnostics } = parseAgentConfig(text, file, format);
+  const raw: unknown = format === 'json' ? JSON.parse(text) : (parseDocument(text).toJS() ?? {});
+  const present = typeof raw === 'object' && raw !== null ? Object.keys(raw) : [];
+  const sink = new DiagnosticSink();
+  for (const key of present) {
+    if (!(OVERLAY_KEYS as readonly string[]).includes(key)) {
+      sink.error('KQ_ERR_CONFIG_UNKNOWN_KEY', { file, key }, `an overlay sets only ${OVERLAY_KEYS.join(', ')}; '${key}' belongs in the keepalived.conf`);
+    }
+  }
+  if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
+  const overlay: Overlay = {};
+  for (const key of OVERLAY_KEYS) {
+    if (present.includes(key)) (overlay as Record<string, unknown>)[key] = config[key];
+  }
+  // An overlay has no instances of its own: a warning about that is not for it.
+  return { overlay, diagnostics: diagnostics.filter((d) => !d.key?.startsWith('instances')) };
+}
+
+export function loadOverlay(path: string): { overlay: Overlay; diagnostics: Diagnostic[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const sink = new DiagnosticSink();
+    sink.error('KQ_ERR_CONFIG_FILE', { file: path }, `cannot read the overlay: ${(e as Error).message}`);
+    throw new ConfigError(path, sink.items);
+  }
+  return parseOverlay(text, path, extname(path).toLowerCase() === '.json' ? 'json' : 'yaml');
+}
+
+/** The configuration with the overlay's settings in place of its own (deep-frozen). */
+export function applyOverlay(config: AgentConfig, overlay: Overlay): AgentConfig {
+  return deepFreeze({ ...config, ...overlay });
 }

@@ -18,6 +18,8 @@ export {
   IcmpProbeSchema,
   TcpProbeSchema,
   IpAddressSchema,
+  NatsSchema,
+  NatsTlsSchema,
   NodeSchema,
   NotifyCommandSchema,
   NotifySchema,
@@ -41,6 +43,7 @@ export {
   type IcmpProbeConfig,
   type TcpProbeConfig,
   type IpFamily,
+  type NatsConfig,
   type NodeConfig,
   type NotifyCommand,
   type NotifyConfig,
@@ -53,7 +56,7 @@ export {
   type VirtualAddress,
   type VrrpInstanceConfig,
 } from './model.js';
-export { loadAgentConfig, parseAgentConfig, type LoadResult } from './load.js';
+export { applyOverlay, loadAgentConfig, loadOverlay, OVERLAY_KEYS, parseAgentConfig, parseOverlay, type LoadResult, type Overlay } from './load.js';
 export { loadKeepalivedConf, parseKeepalivedConf, type KeepalivedLoadOptions } from './keepalived/load.js';
 export { splitCommandLine } from './keepalived/lexer.js';
 export {

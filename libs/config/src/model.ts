@@ -303,12 +303,50 @@ export const SyncGroupSchema = z.strictObject({
   source: SourceRefSchema.optional(),
 });
 
+// ---------------------------------------------------------------------------
+// The event log (NATS JetStream)
+
+/** A NATS subject token: what a cluster or node name becomes in `ha.<cluster>.evt.<node>.<type>`. */
+const subjectToken = (what: string) =>
+  z
+    .string({ error: what })
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: `${what}: letters, digits, '-' and '_' only (it is a NATS subject token)` });
+
+export const NatsTlsSchema = z.strictObject({
+  ca: z.string({ error: 'a CA certificate file' }).optional(),
+  cert: z.string({ error: 'a client certificate file' }).optional(),
+  key: z.string({ error: 'a client key file' }).optional(),
+});
+
+export const NatsSchema = z.strictObject({
+  /** nats://host:port, several for a cluster. */
+  servers: z
+    .array(z.string({ error: 'a NATS URL' }).regex(/^(nats|tls|wss?):\/\/[^\s]+$/, { error: 'a NATS URL such as nats://host:4222' }), { error: 'a list of NATS URLs' })
+    .min(1, { error: 'at least one NATS URL' }),
+  user: z.string().optional(),
+  password: z.string().optional(),
+  token: z.string().optional(),
+  /** An nkey seed, or a file holding one. */
+  nkeySeed: z.string().optional(),
+  nkeyFile: z.string().optional(),
+  /** A .creds file (JWT and seed). */
+  credsFile: z.string().optional(),
+  /** true: TLS with the system's CAs; or the files. */
+  tls: z.union([z.boolean(), NatsTlsSchema], { error: 'true, false or {ca, cert, key}' }).optional(),
+});
+
 /**
  * The native (YAML/JSON) top level. Strict: an unknown key is an error. Later
- * sections (`nats`, `arbiter`) are added here as further optional keys.
+ * sections (`arbiter`) are added here as further optional keys.
  */
 export const AgentConfigInputSchema = z.strictObject({
   node: NodeSchema.prefault({}),
+  /** The cluster this node belongs to: first token of its event subjects. */
+  cluster: subjectToken('a cluster name').default('default'),
+  /** Where the agent keeps its state: the event journal. */
+  stateDir: z.string({ error: 'a directory' }).min(1).default('/var/lib/keepquorum'),
+  /** The event log. Without it no event is journaled or published. */
+  nats: NatsSchema.optional(),
   global: GlobalSchema.prefault({}),
   scripts: z.record(z.string(), TrackScriptSchema, { error: 'a map of script name to script' }).default({}),
   instances: z.array(VrrpInstanceSchema, { error: 'a list of VRRP instances' }).default([]),
@@ -361,6 +399,7 @@ export type NotifyCommand = z.output<typeof NotifyCommandSchema>;
 export type NotifyConfig = z.output<typeof NotifySchema>;
 export type SyncGroupConfig = z.output<typeof SyncGroupSchema>;
 export type SourceRef = z.output<typeof SourceRefSchema>;
+export type NatsConfig = z.output<typeof NatsSchema>;
 
 /** Validated configs are frozen all the way down (fastify's habit): nothing mutates them at run time. */
 export function deepFreeze<T>(value: T): T {

@@ -41,7 +41,8 @@ import { InstanceTracking, trackedItems } from './tracking.js';
 import { followTransition, groupFaults, groupState, type SyncGroup } from './sync-groups.js';
 import { PacketIntake } from './packet-intake.js';
 import { Announcer } from './announcer.js';
-import { addAll, cleanupLeftoverVips, placedVips, removeAll, type PlacedVip } from './vips.js';
+import { addAll, anyChanged, cleanupLeftoverVips, placedVips, removeAll, type PlacedVip, type VipChange } from './vips.js';
+import { SILENT_SINK, type EventSink } from './events.js';
 
 /** An instance with everything resolved that its runner and sockets need. */
 interface LiveInstance {
@@ -84,6 +85,7 @@ export interface AgentStatus {
   refused: Record<string, Record<string, number>>;
   memory: NodeJS.MemoryUsage;
   timers: { wakeups: number; fired: number };
+  events: unknown;
 }
 
 export class Agent {
@@ -94,6 +96,7 @@ export class Agent {
   private stopping = false;
   /** One timer for every instance's adverts (timer-pool.ts). */
   private readonly timers = new TimerPool(monotonicMs);
+  private refusalTimer: NodeJS.Timeout | null = null;
   /**
    * Interface facts (MAC, index) for gratuitous ARP/NA, looked up once and
    * forgotten when the link changes: a burst of announcements must not cost a
@@ -113,6 +116,7 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly onTransition: (t: Transition) => void,
+    private readonly events: EventSink,
   ) {
     this.notifier = new Notifier({
       onRun: (e) => {
@@ -127,8 +131,8 @@ export class Agent {
     return { scriptUser: this.config.global.scriptUser, enableScriptSecurity: this.config.global.enableScriptSecurity };
   }
 
-  static async start(config: AgentConfig, log: Logger, opts: { onTransition?: (t: Transition) => void } = {}): Promise<Agent> {
-    const agent = new Agent(config, log, opts.onTransition ?? (() => {}));
+  static async start(config: AgentConfig, log: Logger, opts: { onTransition?: (t: Transition) => void; events?: EventSink } = {}): Promise<Agent> {
+    const agent = new Agent(config, log, opts.onTransition ?? (() => {}), opts.events ?? SILENT_SINK);
     await agent.boot();
     return agent;
   }
@@ -165,6 +169,8 @@ export class Agent {
     }
     for (const check of this.checks.values()) check.start();
     for (const inst of this.instances) await this.startWhenReady(inst);
+    if (this.events.enabled) this.reportRefusals();
+    this.events.started(this.instances.map((i) => i.config.name));
     this.log.info({ node: this.config.node.id, instances: this.instances.map((i) => i.config.name) }, 'agent started');
   }
 
@@ -182,6 +188,17 @@ export class Agent {
 
   private onCheckResult(r: CheckResultEvent): void {
     const fields = { check: r.name, ok: r.ok, latencyMs: Math.round(r.latencyMs * 10) / 10, status: r.status, output: r.output };
+    const kind = this.config.scripts[r.name];
+    this.events.checkResult({
+      check: r.name,
+      kind: kind?.icmp ? 'icmp' : kind?.tcp ? 'tcp' : kind?.http ? 'http' : 'script',
+      ok: r.ok,
+      latencyMs: r.latencyMs,
+      output: r.output,
+      status: r.status,
+      changed: r.changed,
+      reason: r.reason,
+    });
     if (r.changed) this.log.info({ ...fields, reason: r.reason }, `check ${r.name}: ${r.status}`);
     else this.log.debug(fields, 'check result');
     for (const inst of this.instances) {
@@ -242,8 +259,14 @@ export class Agent {
       this.config.global.garp,
       (t) => {
         const known = this.interfaceKnown.get(t.interface);
-        if (known) return announceAddressNow(known, t.address);
-        return this.lookupInterface(t.interface).then((info) => announceAddress(info, t.address));
+        if (known) {
+          announceAddressNow(known, t.address);
+          this.events.garpSent(config.name, t.interface, t.address);
+          return;
+        }
+        return this.lookupInterface(t.interface)
+          .then((info) => announceAddress(info, t.address))
+          .then(() => this.events.garpSent(config.name, t.interface, t.address));
       },
       log,
     );
@@ -279,8 +302,8 @@ export class Agent {
       {
         now: monotonicMs,
         sendAdvert: (priority) => this.sendAdvert(live, priority),
-        addVips: () => addAll(vips, this.indexHint),
-        removeVips: () => removeAll(vips, log, this.indexHint),
+        addVips: () => this.vipsChanged(config.name, 'added', addAll(vips, this.indexHint)),
+        removeVips: () => this.vipsChanged(config.name, 'removed', removeAll(vips, log, this.indexHint)),
         startAnnouncing: () => announcer.start(),
         stopAnnouncing: () => announcer.stop(),
         onTransition: (t) => this.transitioned(live, t),
@@ -417,8 +440,49 @@ export class Agent {
     void inst.runner.handle({ type: 'fault', source, active: !usable, detail }).then(() => this.applyGroupFaults(inst.config.name));
   }
 
+  /** Each VIP's change as an event; the instance only needs whether any changed. */
+  private vipsChanged(instance: string, what: 'added' | 'removed', results: VipChange[] | Promise<VipChange[]>): boolean | Promise<boolean> {
+    const record = (list: VipChange[]) => {
+      for (const r of list) {
+        const e = { instance, address: r.vip.vip.address, prefix: r.vip.vip.prefixLength, interface: r.vip.interface, changed: r.changed };
+        if (what === 'added') this.events.vipAdded(e);
+        else this.events.vipRemoved(e);
+      }
+      return list;
+    };
+    return anyChanged(Array.isArray(results) ? record(results) : results.then(record));
+  }
+
+  /** Refusals go to the event log aggregated: one event per socket and period, never one per packet. */
+  private reportRefusals(): void {
+    const periodMs = 10_000;
+    const seen = new Map<string, Record<string, number>>();
+    this.refusalTimer = setInterval(() => {
+      for (const [key, intake] of this.intakes) {
+        const before = seen.get(key) ?? {};
+        const delta: Record<string, number> = {};
+        for (const [reason, n] of Object.entries(intake.rejected)) if (n > (before[reason] ?? 0)) delta[reason] = n - (before[reason] ?? 0);
+        seen.set(key, { ...intake.rejected });
+        if (Object.keys(delta).length > 0) this.events.packetsRejected(key.split('/')[0]!, periodMs, delta);
+      }
+    }, periodMs);
+    this.refusalTimer.unref();
+  }
+
   private transitioned(inst: LiveInstance, t: Transition): void {
     const state: NotifyState = t.to === 'INIT' ? 'STOP' : t.to;
+    const master = inst.runner.state.master;
+    this.events.transition({
+      instance: inst.config.name,
+      vrid: inst.config.vrid,
+      from: t.from,
+      to: t.to,
+      reason: t.reason,
+      priority: inst.config.priority,
+      effectivePriority: t.priority,
+      masterSeen: master ? { address: master.address, priority: master.priority } : null,
+      ...(t.lateMs !== undefined ? { lateMs: t.lateMs } : {}),
+    });
     void this.notifier.notify(inst.notify, { type: 'INSTANCE', name: inst.config.name, state, priority: t.priority });
     this.onTransition(t);
     for (const g of this.groups) {
@@ -481,13 +545,15 @@ export class Agent {
       refused,
       memory: process.memoryUsage(),
       timers: { ...this.timers.counters },
+      events: this.events.backlog(),
     };
   }
 
-  /** Release every VIP, send priority 0 where we were master, close the sockets. */
-  async stop(): Promise<void> {
+  /** Release every VIP, send priority 0 where we were master, close the sockets, flush the events. */
+  async stop(signal?: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    const wasMaster = this.instances.filter((i) => i.runner.state.name === 'MASTER').map((i) => i.config.name);
     // Releasing the VIPs comes first: it is what the backup is waiting for.
     const released = Promise.all(this.instances.map((i) => i.runner.shutdown()));
     this.linkWatch?.close();
@@ -504,6 +570,8 @@ export class Agent {
     // priority-0 advert never leaves.
     await Promise.all([...this.sockets.values()].map((s) => s.flush().catch(() => {})));
     for (const s of this.sockets.values()) s.close();
+    if (this.refusalTimer) clearInterval(this.refusalTimer);
+    await this.events.stop(signal ? `stopped by ${signal}` : 'stopped', signal, wasMaster, 3000);
     this.log.info({ node: this.config.node.id }, 'agent stopped');
   }
 }

@@ -9,6 +9,17 @@ export interface AgentOptions {
   keepalivedConf?: string;
   config?: string;
   logLevel: string;
+  /** Settings a keepalived.conf cannot say, on top of the configuration. */
+  overrides: ConfigOverrides;
+}
+
+/** The event log's settings from the command line (and an overlay file). */
+export interface ConfigOverrides {
+  overlay?: string;
+  nats?: string[];
+  cluster?: string;
+  nodeId?: string;
+  stateDir?: string;
 }
 
 export const USAGE = `Usage: ha-agent (--keepalived-conf FILE | --config FILE) [options]
@@ -19,6 +30,16 @@ YAML/JSON config.
 Options:
   --keepalived-conf FILE  read a keepalived.conf (global_defs, vrrp_script, vrrp_instance, ...)
   --config FILE           read a keepquorum config (YAML or JSON)
+
+Event log (NATS JetStream), beside either configuration:
+  --nats URL[,URL...]     publish every transition and check result to these NATS servers
+  --cluster NAME          the cluster this node belongs to (default: default)
+  --node-id ID            this node's name in events (default: router_id, else the hostname)
+  --state-dir DIR         where the event journal lives (default: /var/lib/keepquorum)
+  --overlay FILE          a YAML/JSON file with node, cluster, stateDir and nats
+                          (credentials, nkeys, TLS) for a keepalived.conf
+
+Modes:
   --check                 validate the configuration, print warnings and errors, exit
                           (0 valid, 1 invalid)
   --cleanup               remove this configuration's virtual addresses from their
@@ -32,7 +53,7 @@ SIGUSR1 logs every instance's state and counters.
 `;
 
 export function parseAgentArgs(argv: readonly string[]): AgentOptions {
-  const opts: AgentOptions = { mode: 'run', logLevel: process.env['KQ_LOG_LEVEL'] ?? 'info' };
+  const opts: AgentOptions = { mode: 'run', logLevel: process.env['KQ_LOG_LEVEL'] ?? 'info', overrides: {} };
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new KqError('KQ_ERR_USAGE', `${flag} needs a value\n\n${USAGE}`);
@@ -63,6 +84,24 @@ export function parseAgentArgs(argv: readonly string[]): AgentOptions {
         break;
       case '--log-level':
         opts.logLevel = take();
+        break;
+      case '--nats':
+        opts.overrides.nats = take()
+          .split(',')
+          .map((u) => u.trim())
+          .filter((u) => u.length > 0);
+        break;
+      case '--cluster':
+        opts.overrides.cluster = take();
+        break;
+      case '--node-id':
+        opts.overrides.nodeId = take();
+        break;
+      case '--state-dir':
+        opts.overrides.stateDir = take();
+        break;
+      case '--overlay':
+        opts.overrides.overlay = take();
         break;
       case '-h':
       case '--help':

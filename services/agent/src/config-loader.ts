@@ -13,21 +13,41 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig, Diagnostic } from '../../../libs/config/src/mod.js';
 import { KqError } from '../../../libs/common/src/errors.js';
-import type { AgentOptions } from './cli.js';
+import type { AgentOptions, ConfigOverrides } from './cli.js';
 
 export interface LoadedConfig {
   config: AgentConfig;
   diagnostics: Diagnostic[];
   file: string;
+  /** sha256 (hex) of the configuration as loaded: tells two nodes' configurations apart in events. */
+  hash: string;
 }
 
-export type ConfigSource = Pick<AgentOptions, 'keepalivedConf' | 'config'>;
+export type ConfigSource = Pick<AgentOptions, 'keepalivedConf' | 'config'> & { overrides?: ConfigOverrides };
 
 /** In this process. Throws ConfigError (libs/config) listing every error. */
 export async function loadConfigHere(source: ConfigSource): Promise<LoadedConfig> {
-  const { loadAgentConfig, loadKeepalivedConf } = await import('../../../libs/config/src/mod.js');
-  if (source.keepalivedConf) return { ...loadKeepalivedConf(source.keepalivedConf), file: source.keepalivedConf };
-  return { ...loadAgentConfig(source.config!), file: source.config! };
+  const { applyOverlay, loadAgentConfig, loadKeepalivedConf, loadOverlay, parseOverlay } = await import('../../../libs/config/src/mod.js');
+  const file = source.keepalivedConf ?? source.config!;
+  const loaded = source.keepalivedConf ? loadKeepalivedConf(source.keepalivedConf) : loadAgentConfig(source.config!);
+  let { config } = loaded;
+  const diagnostics = [...loaded.diagnostics];
+  const o = source.overrides ?? {};
+  if (o.overlay) {
+    const { overlay, diagnostics: d } = loadOverlay(o.overlay);
+    config = applyOverlay(config, overlay);
+    diagnostics.push(...d);
+  }
+  // The flags, validated as an overlay named after the command line.
+  const flags: Record<string, unknown> = {};
+  if (o.nats) flags['nats'] = { ...(config.nats ?? {}), servers: o.nats };
+  if (o.cluster !== undefined) flags['cluster'] = o.cluster;
+  if (o.nodeId !== undefined) flags['node'] = { id: o.nodeId };
+  if (o.stateDir !== undefined) flags['stateDir'] = o.stateDir;
+  if (Object.keys(flags).length > 0) config = applyOverlay(config, parseOverlay(JSON.stringify(flags), '(command line)', 'json').overlay);
+  const { createHash } = await import('node:crypto');
+  const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
+  return { config, diagnostics, file, hash };
 }
 
 const CHILD = fileURLToPath(new URL('./load-config-child.js', import.meta.url));
@@ -41,6 +61,8 @@ export const INVALID_CONFIG_EXIT = 1;
  */
 export function loadConfigIsolated(source: ConfigSource): LoadedConfig {
   const args = source.keepalivedConf ? ['--keepalived-conf', source.keepalivedConf] : ['--config', source.config!];
+  // The child takes the overrides as JSON: it re-validates them, we only carry them.
+  if (source.overrides && Object.keys(source.overrides).length > 0) args.push('--overrides', JSON.stringify(source.overrides));
   let out: string;
   try {
     out = execFileSync(process.execPath, [CHILD, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });

@@ -102,13 +102,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const agent = await Agent.start(config, log);
+  const { openEventSink } = await import('./events.js');
+  const events = await openEventSink(config, version(), log);
+  events.configLoaded(config, loaded.hash, file, opts.keepalivedConf ? 'keepalived' : 'native', loaded.diagnostics.length);
+  const agent = await Agent.start(config, log, { events });
   let exiting = false;
   const shutdown = async (signal: string) => {
     if (exiting) return;
     exiting = true;
     // Releasing the VIPs starts before anything else, logging included.
-    const stopped = agent.stop();
+    const stopped = agent.stop(signal);
     log.info({ signal }, 'stopping: releasing VIPs');
     try {
       await stopped;

@@ -37,48 +37,59 @@ function hint(index: IndexHint, ifname: string): { ifindex?: number } {
   return ifindex === undefined ? {} : { ifindex };
 }
 
+export interface VipChange {
+  vip: PlacedVip;
+  /** false when there was nothing to do (already there, already gone) or it failed. */
+  changed: boolean;
+}
+
+/** Whether any VIP changed, from per-VIP results that may still be on their way. */
+export function anyChanged(results: VipChange[] | Promise<VipChange[]>): boolean | Promise<boolean> {
+  const any = (r: VipChange[]) => r.some((c) => c.changed);
+  return Array.isArray(results) ? any(results) : results.then(any);
+}
+
 /**
  * Add every VIP. Synchronous when every interface's index is known (the
  * takeover path: VIP and gratuitous ARP in one turn of the loop); otherwise
  * through the asynchronous lookup.
  */
-export function addAll(vips: readonly PlacedVip[], index: IndexHint = () => undefined): boolean | Promise<boolean> {
+export function addAll(vips: readonly PlacedVip[], index: IndexHint = () => undefined): VipChange[] | Promise<VipChange[]> {
   if (vips.every((v) => index(v.interface) !== undefined)) {
-    let changed = false;
-    for (const v of vips) changed = addVipNow(v.interface, index(v.interface)!, v.vip) || changed;
-    return changed;
+    return vips.map((v) => ({ vip: v, changed: addVipNow(v.interface, index(v.interface)!, v.vip) }));
   }
   return (async () => {
-    let changed = false;
-    for (const v of vips) changed = (await addVip(v.interface, v.vip, hint(index, v.interface))) || changed;
-    return changed;
+    const out: VipChange[] = [];
+    for (const v of vips) out.push({ vip: v, changed: await addVip(v.interface, v.vip, hint(index, v.interface)) });
+    return out;
   })();
 }
 
 /** Remove every VIP; one that cannot be removed is logged and the others still go. */
-export function removeAll(vips: readonly PlacedVip[], log: Logger, index: IndexHint = () => undefined): boolean | Promise<boolean> {
-  const failed = (v: PlacedVip, err: unknown) => log.error({ vip: v.text, err }, 'VIP not removed');
+export function removeAll(vips: readonly PlacedVip[], log: Logger, index: IndexHint = () => undefined): VipChange[] | Promise<VipChange[]> {
+  const failed = (v: PlacedVip, err: unknown): VipChange => {
+    log.error({ vip: v.text, err }, 'VIP not removed');
+    return { vip: v, changed: false };
+  };
   if (vips.every((v) => index(v.interface) !== undefined)) {
-    let changed = false;
-    for (const v of vips) {
+    return vips.map((v) => {
       try {
-        changed = removeVipNow(v.interface, index(v.interface)!, v.vip) || changed;
+        return { vip: v, changed: removeVipNow(v.interface, index(v.interface)!, v.vip) };
       } catch (err) {
-        failed(v, err);
+        return failed(v, err);
       }
-    }
-    return changed;
+    });
   }
   return (async () => {
-    let changed = false;
+    const out: VipChange[] = [];
     for (const v of vips) {
       try {
-        changed = (await removeVip(v.interface, v.vip, hint(index, v.interface))) || changed;
+        out.push({ vip: v, changed: await removeVip(v.interface, v.vip, hint(index, v.interface)) });
       } catch (err) {
-        failed(v, err);
+        out.push(failed(v, err));
       }
     }
-    return changed;
+    return out;
   })();
 }
 

@@ -8,6 +8,9 @@ import { ConfigError, formatDiagnostics, loadAgentConfig, loadKeepalivedConf } f
 const USAGE = `Usage: hactl COMMAND [options]
 
 Commands:
+  history [filters] [--json]     the event log as a timeline (or NDJSON), gaps reported
+  tail [filters] [--json]        the same, following live
+  stream init [--apply]          show (and create or update) the event stream HA_EVENTS
   check-config (--keepalived-conf FILE | --config FILE) [--json]
         validate an agent configuration (a keepalived.conf read as is, or a
         keepquorum YAML/JSON file); prints every error and warning with
@@ -17,8 +20,8 @@ Commands:
   help
         this text
 
-Runtime commands (status, history, tail, failover, fence) arrive with the
-event log and the arbiter.
+'hactl COMMAND --help' tells each command's options. status, failover and
+fence arrive with the arbiter.
 `;
 
 function usage(message: string): number {
@@ -63,9 +66,15 @@ function version(): string {
   return (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'history':
+    case 'tail':
+      return (await import('./events-commands.js')).history(rest, command === 'tail');
+    case 'stream':
+      if (rest[0] !== 'init') return usage(`stream ${rest[0] ?? ''}: the only stream command is 'stream init'`);
+      return (await import('./events-commands.js')).streamInit(rest.slice(1));
     case 'check-config':
       return checkConfig(rest);
     case 'version':
@@ -84,4 +93,13 @@ export function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    process.stderr.write(`hactl: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
