@@ -15,6 +15,11 @@ import { startSplitBrainWatch } from '../test/lab/split-brain.js';
 import { keepalivedConf } from '../test/lab/keepalived.js';
 import { startAgent, type AgentHandle } from '../test/lab/agent.js';
 import { masterDownIntervalMs } from '../libs/vrrp/src/timers.js';
+import { startNatsCluster } from '../test/lab/nats.js';
+import { HA_AGENT } from '../test/lab/agent.js';
+import { join } from 'node:path';
+
+const HACTL = HA_AGENT.replace(/ha-agent$/, 'hactl');
 
 const started = process.hrtime.bigint();
 const elapsed = (at: bigint = process.hrtime.bigint()) => `${(Number(at - started) / 1e9).toFixed(3).padStart(7)} s`;
@@ -57,10 +62,15 @@ async function main(): Promise<number> {
   say('keepquorum demo: a VRRP pair in front of nginx, on a lab built from network namespaces');
   const lab = await Lab.create();
   try {
-    const seg = await buildSegment(lab, { gateway: true, client: true, pairs: 1 });
+    const seg = await buildSegment(lab, { gateway: true, client: true, pairs: 1, nats: 3 });
     const pair = seg.pairs[0]!;
     const client = seg.client!;
     step(`lab ${lab.prefix}: gateway 198.18.0.1, ${pair.a.name} ${pair.a.ipv4}, ${pair.b.name} ${pair.b.ipv4}, client ${client.ipv4}; VIP ${pair.vip.ipv4} (VRID ${pair.vip.vrid})`);
+
+    step('starting a 3-server NATS JetStream cluster (198.18.0.2-4) for the event log');
+    const nats = await startNatsCluster(seg.nats);
+    const natsUrls = nats.urls.join(',');
+    const eventFlags = (host: string) => ['--nats', natsUrls, '--cluster', 'dc1', '--state-dir', join(lab.dir, `${host}-state`)];
 
     step(`starting nginx on ${pair.a.name} and ${pair.b.name} (each answers with its own name)`);
     await startNginx(pair.a);
@@ -72,10 +82,10 @@ async function main(): Promise<number> {
     say(`the keepalived.conf both agents read (priority 100 on ${pair.a.name}, 90 on ${pair.b.name}):`);
     for (const l of conf(100).trimEnd().split('\n')) say(`   | ${l}`);
     say('');
-    step(`starting ha-agent --keepalived-conf on ${pair.a.name} and ${pair.b.name}`);
-    const agentA = await startAgent(pair.a, conf(100));
+    step(`starting ha-agent --keepalived-conf FILE --nats ... --cluster dc1 on ${pair.a.name} and ${pair.b.name}`);
+    const agentA = await startAgent(pair.a, conf(100), { extraArgs: eventFlags(pair.a.name) });
     follow(agentA, pair.a.name);
-    const agentB = await startAgent(pair.b, conf(90));
+    const agentB = await startAgent(pair.b, conf(90), { extraArgs: eventFlags(pair.b.name) });
     follow(agentB, pair.b.name);
     await agentA.waitForState('VI_1', 'MASTER', 10_000);
     await agentB.waitForState('VI_1', 'BACKUP', 10_000);
@@ -104,6 +114,12 @@ async function main(): Promise<number> {
     say(`client downtime after the crash: ${summary.downtimeMs.toFixed(1)} ms  (Master_Down_Interval ${mdi.toFixed(1)} ms at advert 0.1 s, priority 90)`);
     say(`split-brain (two hosts holding the VIP): ${sb.splitBrainMs} ms`);
     say(`requests: ${summary.requests}, answered ${summary.ok}, failed ${summary.failed}`);
+    say('');
+    // The audit trail: what the log says happened, read back from JetStream by the operator CLI.
+    await new Promise((r) => setTimeout(r, 500));
+    say(`the failover in the event log (hactl history --cluster dc1, run on the client):`);
+    const timeline = await client.exec(process.execPath, [HACTL, 'history', '--nats', natsUrls, '--cluster', 'dc1'], { allowFail: true });
+    for (const l of timeline.trimEnd().split('\n')) say(`   ${l}`);
     say('');
     step('tearing the lab down');
     return 0;
