@@ -15,6 +15,7 @@
 import type { IpFamily, PacketMeta } from '../../vrrp/src/types.js';
 import { KqError } from '../../common/src/errors.js';
 import type { InterfaceInfo } from './interfaces.js';
+import { AddressFormatter, AddressParser, requireAddress } from './address-text.js';
 
 /** RFC 5798 §5.1.1.2 / §5.1.2.2 and keepalived's vrrp_mcast_group4 / vrrp_mcast_group6 defaults. */
 export const VRRP_MULTICAST_GROUP4 = '224.0.0.18';
@@ -159,5 +160,78 @@ export function deliver(
   } catch (cause) {
     counters.handlerErrors++;
     report(new KqError('KQ_ERR_SOCKET', `the VRRP packet handler threw: ${(cause as Error)?.message ?? String(cause)}`, undefined, { cause }));
+  }
+}
+
+/**
+ * What both families' sockets share: handlers, counters, the source address,
+ * and the rule that an error is reported, never thrown, on the packet path.
+ */
+export abstract class VrrpSocketCommon {
+  readonly counters = newCounters();
+  closed = false;
+  sourceAddress: string;
+  protected source: Buffer;
+  protected handler: VrrpPacketHandler | undefined;
+  protected errorHandler: ((error: KqError) => void) | undefined;
+  protected readonly destinations: AddressParser;
+  protected readonly sources: AddressFormatter;
+  protected readonly groupsSeen: AddressFormatter;
+  readonly interface: string;
+
+  constructor(
+    readonly family: IpFamily,
+    ifname: string,
+    readonly ifindex: number,
+    readonly multicastGroup: string,
+    sourceAddress: string,
+    onError: ((error: KqError) => void) | undefined,
+  ) {
+    this.interface = ifname;
+    this.sourceAddress = sourceAddress;
+    this.source = requireAddress(sourceAddress, family, 'VRRP source address');
+    this.errorHandler = onError;
+    this.destinations = new AddressParser(family);
+    this.sources = new AddressFormatter(family);
+    this.groupsSeen = new AddressFormatter(family);
+  }
+
+  abstract send(payload: Buffer, destination: string): void;
+
+  onPacket(handler: VrrpPacketHandler): void {
+    this.handler = handler;
+  }
+
+  onError(handler: (error: KqError) => void): void {
+    this.errorHandler = handler;
+  }
+
+  setSourceAddress(address: string): void {
+    this.source = requireAddress(address, this.family, 'VRRP source address');
+    this.sourceAddress = address;
+  }
+
+  sendMulticast(payload: Buffer): void {
+    this.send(payload, this.multicastGroup);
+  }
+
+  /** Sends are synchronous in both families: nothing is ever queued. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  protected sendFailed(destination: string, reason: string, cause?: unknown): void {
+    this.counters.sendErrors++;
+    this.report(new KqError('KQ_ERR_SOCKET', `VRRP send to ${destination} on ${this.interface} failed: ${reason}`, undefined, cause === undefined ? undefined : { cause }));
+  }
+
+  protected report(error: KqError): void {
+    const handler = this.errorHandler;
+    if (!handler) return;
+    try {
+      handler(error);
+    } catch {
+      // an error handler that throws must not take the socket down with it
+    }
   }
 }

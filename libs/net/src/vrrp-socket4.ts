@@ -10,18 +10,17 @@
 import { endianness } from 'node:os';
 import { KqError } from '../../common/src/errors.js';
 import type { InterfaceInfo } from './interfaces.js';
-import { AddressFormatter, AddressParser, isMulticast, requireAddress } from './address-text.js';
+import { isMulticast, requireAddress } from './address-text.js';
 import { nativeAddon, rawSocketModule, type RawSocket } from './native.js';
 import { getSystemErrorName } from 'node:util';
 import {
+  VrrpSocketCommon,
   VRRP_MULTICAST_GROUP4,
   VRRP_PROTOCOL,
   VRRP_TTL,
   defaultSource,
   deliver,
-  newCounters,
   socketError,
-  type VrrpPacketHandler,
   type VrrpSocket,
   type VrrpSocketOptions,
 } from './vrrp-socket-base.js';
@@ -51,18 +50,8 @@ function ipMreqn(group: Buffer, ifindex: number): Buffer {
   return request;
 }
 
-class VrrpSocket4 implements VrrpSocket {
-  readonly family = 4 as const;
-  readonly counters = newCounters();
-  closed = false;
-  readonly interface: string;
-  sourceAddress: string;
-  private source: Buffer;
-  private handler: VrrpPacketHandler | undefined;
-  private errorHandler: ((error: KqError) => void) | undefined;
-  private readonly destinations = new AddressParser(4);
-  private readonly sources = new AddressFormatter(4);
-  private readonly groupsSeen = new AddressFormatter(4);
+class VrrpSocket4 extends VrrpSocketCommon implements VrrpSocket {
+  declare readonly family: 4;
   private readonly packet = Buffer.alloc(SEND_BUFFER_SIZE);
   private ipId = 0;
   private rawClosed = false;
@@ -71,16 +60,13 @@ class VrrpSocket4 implements VrrpSocket {
     private readonly raw: RawSocket,
     private readonly sendFd: number,
     ifname: string,
-    readonly ifindex: number,
-    readonly multicastGroup: string,
+    ifindex: number,
+    multicastGroup: string,
     private readonly group: Buffer,
     sourceAddress: string,
     onError: ((error: KqError) => void) | undefined,
   ) {
-    this.interface = ifname;
-    this.sourceAddress = sourceAddress;
-    this.source = requireAddress(sourceAddress, 4, 'VRRP source address');
-    this.errorHandler = onError;
+    super(4, ifname, ifindex, multicastGroup, sourceAddress, onError);
     raw.on('message', (packet: Buffer) => this.receive(packet));
     raw.on('error', (cause: Error) => {
       this.counters.receiveErrors++;
@@ -94,23 +80,6 @@ class VrrpSocket4 implements VrrpSocket {
       nativeAddon().raw4Close(this.sendFd);
       this.report(new KqError('KQ_ERR_SOCKET', `the IPv4 VRRP socket on ${this.interface} was closed after an error; open a new one`));
     });
-  }
-
-  onPacket(handler: VrrpPacketHandler): void {
-    this.handler = handler;
-  }
-
-  onError(handler: (error: KqError) => void): void {
-    this.errorHandler = handler;
-  }
-
-  setSourceAddress(address: string): void {
-    this.source = requireAddress(address, 4, 'VRRP source address');
-    this.sourceAddress = address;
-  }
-
-  sendMulticast(payload: Buffer): void {
-    this.send(payload, this.multicastGroup);
   }
 
   send(payload: Buffer, destination: string): void {
@@ -149,11 +118,6 @@ class VrrpSocket4 implements VrrpSocket {
     }
     this.counters.packetsSent++;
     this.counters.bytesSent += payload.length;
-  }
-
-  /** Sends are synchronous: nothing is ever queued. */
-  flush(): Promise<void> {
-    return Promise.resolve();
   }
 
   close(): void {
@@ -203,21 +167,6 @@ class VrrpSocket4 implements VrrpSocket {
       this.counters,
       (error) => this.report(error),
     );
-  }
-
-  private sendFailed(destination: string, reason: string, cause?: unknown): void {
-    this.counters.sendErrors++;
-    this.report(new KqError('KQ_ERR_SOCKET', `VRRP send to ${destination} on ${this.interface} failed: ${reason}`, undefined, cause === undefined ? undefined : { cause }));
-  }
-
-  private report(error: KqError): void {
-    const handler = this.errorHandler;
-    if (!handler) return;
-    try {
-      handler(error);
-    } catch {
-      // an error handler that throws must not take the socket down with it
-    }
   }
 }
 

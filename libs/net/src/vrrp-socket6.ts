@@ -8,15 +8,14 @@
 import { getSystemErrorName } from 'node:util';
 import { KqError } from '../../common/src/errors.js';
 import type { InterfaceInfo } from './interfaces.js';
-import { AddressFormatter, AddressParser, isMulticast, requireAddress } from './address-text.js';
+import { isMulticast, requireAddress } from './address-text.js';
 import { NativeMeta, nativeAddon, type NativeAddon, type Vrrp6Handle } from './native.js';
 import {
+  VrrpSocketCommon,
   VRRP_MULTICAST_GROUP6,
   defaultSource,
   deliver,
-  newCounters,
   socketError,
-  type VrrpPacketHandler,
   type VrrpSocket,
   type VrrpSocketOptions,
 } from './vrrp-socket-base.js';
@@ -32,35 +31,22 @@ function errnoName(errno: number): string {
   }
 }
 
-class VrrpSocket6 implements VrrpSocket {
-  readonly family = 6 as const;
-  readonly counters = newCounters();
-  closed = false;
-  readonly interface: string;
-  sourceAddress: string;
-  private source: Buffer;
-  private handler: VrrpPacketHandler | undefined;
-  private errorHandler: ((error: KqError) => void) | undefined;
+class VrrpSocket6 extends VrrpSocketCommon implements VrrpSocket {
+  declare readonly family: 6;
   private handle: Vrrp6Handle | undefined;
   private readonly receiveBuffer = Buffer.alloc(RECEIVE_BUFFER_SIZE);
   private readonly metaBuffer = Buffer.alloc(NativeMeta.size);
-  private readonly destinations = new AddressParser(6);
-  private readonly sources = new AddressFormatter(6);
-  private readonly groupsSeen = new AddressFormatter(6);
 
   constructor(
     private readonly addon: NativeAddon,
     ifname: string,
-    readonly ifindex: number,
-    readonly multicastGroup: string,
+    ifindex: number,
+    multicastGroup: string,
     private readonly group: Buffer,
     sourceAddress: string,
     onError: ((error: KqError) => void) | undefined,
   ) {
-    this.interface = ifname;
-    this.sourceAddress = sourceAddress;
-    this.source = requireAddress(sourceAddress, 6, 'VRRP source address');
-    this.errorHandler = onError;
+    super(6, ifname, ifindex, multicastGroup, sourceAddress, onError);
   }
 
   /** Opens the native socket; separate from the constructor so that `this.receive` exists first. */
@@ -76,23 +62,6 @@ class VrrpSocket6 implements VrrpSocket {
       this.close();
       throw socketError(`IPv6 VRRP socket on ${this.interface}: joining ${this.multicastGroup} failed: ${(cause as Error).message}`, cause);
     }
-  }
-
-  onPacket(handler: VrrpPacketHandler): void {
-    this.handler = handler;
-  }
-
-  onError(handler: (error: KqError) => void): void {
-    this.errorHandler = handler;
-  }
-
-  setSourceAddress(address: string): void {
-    this.source = requireAddress(address, 6, 'VRRP source address');
-    this.sourceAddress = address;
-  }
-
-  sendMulticast(payload: Buffer): void {
-    this.send(payload, this.multicastGroup);
   }
 
   send(payload: Buffer, destination: string): void {
@@ -112,11 +81,6 @@ class VrrpSocket6 implements VrrpSocket {
     }
     this.counters.packetsSent++;
     this.counters.bytesSent += payload.length;
-  }
-
-  flush(): Promise<void> {
-    // sendmsg has returned for every packet: they are the kernel's already.
-    return Promise.resolve();
   }
 
   close(): void {
@@ -151,21 +115,6 @@ class VrrpSocket6 implements VrrpSocket {
       this.counters,
       (error) => this.report(error),
     );
-  }
-
-  private sendFailed(destination: string, reason: string): void {
-    this.counters.sendErrors++;
-    this.report(new KqError('KQ_ERR_SOCKET', `VRRP send to ${destination} on ${this.interface} failed: ${reason}`));
-  }
-
-  private report(error: KqError): void {
-    const handler = this.errorHandler;
-    if (!handler) return;
-    try {
-      handler(error);
-    } catch {
-      // an error handler that throws must not take the socket down with it
-    }
   }
 }
 
