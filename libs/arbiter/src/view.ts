@@ -1,0 +1,94 @@
+/**
+ * Folding facts into the view: the small pure steps the shell applies between
+ * two decide() calls, so that what a replica just did is what it decides on
+ * next. Each returns a new view and leaves the old one alone.
+ *
+ * The one that matters most is `recordIssued`: a writeLease action becomes the
+ * instance's pending write at once, so a second claim decided on the same
+ * replica before the first write's result sees it and is vetoed instead of
+ * proposing a second grant. (Across replicas the compare-and-set does the same
+ * job: both writes name one revision, only one can land.)
+ */
+import type { ArbiterAction, ArbiterView, InstanceView, LeaseEntry, MemberView, NodeView, WriteLeaseAction, WriteOutcome } from './types.js';
+
+function withInstance(view: ArbiterView, name: string, change: (inst: InstanceView) => InstanceView): ArbiterView {
+  const inst = view.instances[name];
+  if (!inst) return view;
+  return { ...view, instances: { ...view.instances, [name]: change(inst) } };
+}
+
+function withNode(view: ArbiterView, node: string, change: (n: NodeView | undefined) => NodeView): ArbiterView {
+  return { ...view, nodes: { ...view.nodes, [node]: change(view.nodes[node]) } };
+}
+
+function withoutPending(inst: InstanceView): InstanceView {
+  const { pendingWrite: _dropped, ...rest } = inst;
+  return rest;
+}
+
+/** After the shell issued `actions` at `now`: writes become pending, fences in progress. */
+export function recordIssued(view: ArbiterView, actions: readonly ArbiterAction[], now: number): ArbiterView {
+  let v = view;
+  for (const a of actions) {
+    if (a.type === 'writeLease') {
+      v = withInstance(v, a.instance, (inst) => ({ ...inst, pendingWrite: { expectedRevision: a.expectedRevision, intent: a.intent, issuedAt: now } }));
+    } else if (a.type === 'fence') {
+      v = withNode(v, a.node, (n) => ({
+        ...(n ?? { connected: false, since: now, gateway: 'unknown', reachableFromArbiter: 'unknown' }),
+        fence: { status: 'inProgress', attempt: a.attempt, requestedAt: now },
+      }));
+    }
+  }
+  return v;
+}
+
+/** A write's result came back: it is no longer pending, and if it landed the lease is what it wrote. */
+export function recordWriteResult(view: ArbiterView, write: WriteLeaseAction, outcome: WriteOutcome): ArbiterView {
+  return withInstance(view, write.instance, (inst) => {
+    const cleared = withoutPending(inst);
+    if (!outcome.ok) return cleared;
+    if (inst.lease && inst.lease.revision >= outcome.revision) return cleared; // the KV watch was quicker
+    return { ...cleared, lease: { revision: outcome.revision, value: write.value } };
+  });
+}
+
+/** The KV watch delivered an entry (null: the key is gone). Older revisions than the view's are ignored. */
+export function recordLease(view: ArbiterView, instance: string, entry: LeaseEntry | null): ArbiterView {
+  return withInstance(view, instance, (inst) => {
+    if (entry && inst.lease && inst.lease.revision >= entry.revision) return inst;
+    return { ...inst, lease: entry };
+  });
+}
+
+/**
+ * A fence ended. `confirmed` is libs/fencing's `ok && confirmed`: anything less
+ * (failed, or done without confirmation) is recorded as failed with the detail.
+ */
+export function recordFenceResult(view: ArbiterView, node: string, confirmed: boolean, at: number, detail?: string): ArbiterView {
+  const n = view.nodes[node];
+  if (!n?.fence) return view;
+  const fence = { ...n.fence, status: confirmed ? ('confirmed' as const) : ('failed' as const), finishedAt: at, ...(detail !== undefined ? { detail } : {}) };
+  return withNode(view, node, () => ({ ...n, fence }));
+}
+
+/** A node's NATS connection opened or closed. A node that connects again is a new incarnation: its old fence no longer counts. */
+export function recordConnection(view: ArbiterView, node: string, connected: boolean, at: number): ArbiterView {
+  return withNode(view, node, (n) => {
+    const base: NodeView = n ?? { connected, since: at, gateway: 'unknown', reachableFromArbiter: 'unknown' };
+    if (base.connected === connected && n) return n;
+    const next: NodeView = { ...base, connected, since: at };
+    if (!connected) return next;
+    const { fence: _old, ...rest } = next;
+    return rest;
+  });
+}
+
+/** What a member last reported about itself. */
+export function recordMember(view: ArbiterView, instance: string, node: string, member: MemberView): ArbiterView {
+  return withInstance(view, instance, (inst) => ({ ...inst, members: { ...inst.members, [node]: member } }));
+}
+
+/** A gateway verdict: the node's own (`gateway`) or the arbiter's ping of it (`reachableFromArbiter`). */
+export function recordNodeGateway(view: ArbiterView, node: string, field: 'gateway' | 'reachableFromArbiter', value: NodeView['gateway']): ArbiterView {
+  return withNode(view, node, (n) => ({ ...(n ?? { connected: false, since: 0, gateway: 'unknown', reachableFromArbiter: 'unknown' }), [field]: value }));
+}
