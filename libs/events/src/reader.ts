@@ -1,14 +1,19 @@
 /**
  * Readers of the event log: readHistory (what the stream holds, then done) and
- * tail (following live). Both use an ordered consumer with the tightest filter
- * subject the filters allow (cluster, node, type); instance and time are filtered
- * here. Both report gaps in each node's seq, and skip and count messages that do
- * not decode or do not match their schema.
+ * tail (following live). Both read through a consumer of their own with the
+ * tightest filter subject the filters allow (cluster, node, type); instance and
+ * time are filtered here. Like nats.js's ordered consumer, a consumer lost on the
+ * way (its server died, a message missed) is replaced by one that goes on after
+ * the last message seen; unlike it, a creation that gets no answer is tried again
+ * under a new name within seconds (see createConsumer). Both report gaps in each
+ * node's seq, and skip and count messages that do not decode or do not match
+ * their schema.
  *
  * The bookkeeping (EventSieve) is pure: it is fed bytes and a subject, and tested
  * without a server.
  */
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from 'nats';
+import { randomBytes } from 'node:crypto';
+import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerConfig, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from 'nats';
 import { KqError } from '../../common/src/errors.js';
 import { decodeEvent, type AnyEnvelope } from './envelope.js';
 import { isStreamNotFound } from './stream.js';
@@ -84,6 +89,12 @@ interface NodeTrack {
 }
 
 const RECENT_IDS = 8192;
+/**
+ * How long one pull waits on the server, ms. Heartbeats come at half of it, so a
+ * consumer lost with its server is noticed after two missed ones: 5 s, where
+ * nats.js's default (30 s) would hold an operator's `hactl history` that long.
+ */
+const PULL_EXPIRES_MS = 5000;
 const MAX_REASONS = 64;
 const MAX_SAMPLES = 10;
 
@@ -234,6 +245,8 @@ export interface ReaderOptions {
   onGap?: (gap: Gap) => void;
   /** Messages per pull. Default 1000. */
   batch?: number;
+  /** How long creating the reader's consumer is tried (NATS failing over) before the read fails, ms. Default 60 s. */
+  createTimeoutMs?: number;
 }
 
 /**
@@ -262,7 +275,7 @@ export class EventReader implements AsyncIterable<ReadItem> {
   /** Ends the iteration (tail runs until this). */
   stop(): void {
     this.stopped = true;
-    void this.messages?.close().catch(() => undefined);
+    this.messages?.stop();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<ReadItem> {
@@ -270,39 +283,117 @@ export class EventReader implements AsyncIterable<ReadItem> {
     try {
       await this.js.streams.get(stream);
     } catch (e) {
-      if (isStreamNotFound(e)) throw new KqError('KQ_ERR_STREAM_CONFIG', `stream ${stream} does not exist: create it with \`hactl stream init\` (or let an agent provision it)`);
-      throw e;
+      if (isStreamNotFound(e)) throw noStream(stream);
+      // No answer (JetStream electing a leader): creating the consumer is retried below.
     }
-    const since = this.filter.since !== undefined ? toMs(this.filter.since, 0) - (this.options.startSlackMs ?? 5 * 60_000) : undefined;
-    const consumer = await this.js.consumers.get(stream, {
-      filterSubjects: filterSubject(this.filter),
-      ...(since !== undefined
-        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Math.max(0, since)).toISOString() }
-        : this.mode === 'tail'
-          ? { deliver_policy: DeliverPolicy.New }
-          : {}), // from the first message: nats.js 2.29 would send DeliverPolicy.All with a start seq, which the server refuses
-    });
+    const jsm = await this.js.jetstreamManager(false);
+    const batch = this.options.batch ?? 1000;
+    /** The stream sequence to go on from after the consumer was lost; null: from where the filter starts. */
+    let resumeAt: number | null = null;
+    let name: string | null = null;
     try {
-      if (this.mode === 'history') {
-        const info = await consumer.info();
-        if (info.num_pending === 0) return;
-      }
-      if (this.stopped) return;
-      this.messages = await consumer.consume({ max_messages: this.options.batch ?? 1000 });
-      for await (const m of this.messages) {
-        const event = this.sieve.accept(m.subject, m.data, m.info.streamSequence);
-        if (event !== null) {
-          yield { event, subject: m.subject, streamSeq: m.info.streamSequence, storedAt: new Date(Math.floor(m.info.timestampNanos / 1e6)) };
+      while (!this.stopped) {
+        const info = await this.createConsumer(jsm, stream, resumeAt);
+        name = info.name;
+        if (this.mode === 'history' && info.num_pending === 0) return;
+        // Tail from "now": later copies of the consumer go on after what the stream held then.
+        if (resumeAt === null && this.mode === 'tail' && this.filter.since === undefined) resumeAt = info.delivered.stream_seq + 1;
+        const consumer = await this.js.consumers.get(stream, name);
+        const messages = await consumer.consume({ max_messages: batch, expires: PULL_EXPIRES_MS });
+        this.messages = messages;
+        let lost = false;
+        void (async () => {
+          for await (const s of await messages.status()) {
+            const missed = s.type === ConsumerEvents.HeartbeatsMissed && Number(s.data) >= 2;
+            if (missed || s.type === ConsumerEvents.ConsumerNotFound || s.type === ConsumerEvents.ConsumerDeleted || s.type === ConsumerEvents.NoResponders) {
+              lost = true;
+              messages.stop();
+              break;
+            }
+          }
+        })().catch(() => undefined);
+        let delivered = 0;
+        for await (const m of messages) {
+          if (m.info.deliverySequence !== delivered + 1) {
+            // A message lost on the way: a new consumer goes on after the last one seen.
+            lost = true;
+            break;
+          }
+          delivered = m.info.deliverySequence;
+          resumeAt = m.info.streamSequence + 1;
+          const event = this.sieve.accept(m.subject, m.data, m.info.streamSequence);
+          if (event !== null) {
+            yield { event, subject: m.subject, streamSeq: m.info.streamSequence, storedAt: new Date(Math.floor(m.info.timestampNanos / 1e6)) };
+          }
+          if (this.stopped) return;
+          if (this.mode === 'history' && m.info.pending === 0) return;
         }
-        if (this.stopped) break;
-        if (this.mode === 'history' && m.info.pending === 0) break;
+        // stop(), not close(): close() waits for an iteration that has ended already.
+        messages.stop();
+        this.messages = null;
+        await jsm.consumers.delete(stream, name).catch(() => undefined);
+        name = null;
+        if (!lost) return;
       }
     } finally {
       this.stopped = true;
-      await this.messages?.close().catch(() => undefined);
-      await consumer.delete().catch(() => undefined);
+      this.messages?.stop();
+      if (name !== null) await jsm.consumers.delete(stream, name).catch(() => undefined);
     }
   }
+
+  /**
+   * The reader's consumer: in memory, one replica, no acks, deleted after the read
+   * (or by the server when the reader vanished). An attempt that gets no answer is
+   * made again under a new name: with a NATS server down, JetStream (2.9) may place
+   * the consumer on it, and the same name would then never be created.
+   */
+  private async createConsumer(jsm: JetStreamManager, stream: string, resumeAt: number | null): Promise<ConsumerInfo> {
+    const config = readerConsumerConfig(this.filter, this.mode, resumeAt, this.options.startSlackMs);
+    const deadline = Date.now() + (this.options.createTimeoutMs ?? 60_000);
+    let delay = 100;
+    for (;;) {
+      try {
+        return await jsm.consumers.add(stream, { ...config, name: `kq_read_${randomBytes(8).toString('hex')}` });
+      } catch (e) {
+        if (isStreamNotFound(e)) throw noStream(stream);
+        if (this.stopped || Date.now() + delay >= deadline) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+    }
+  }
+}
+
+/**
+ * The configuration of a reader's consumer (without its name): in memory, one
+ * replica, no acks, gone 5 min after its reader. It starts after `resumeAt - 1`
+ * when it replaces a lost one, else where the read starts: at `since` less the
+ * slack, at the stream's end for a tail, at its start for a history.
+ */
+export function readerConsumerConfig(filter: ReadFilter, mode: 'history' | 'tail', resumeAt: number | null, startSlackMs = 5 * 60_000): Partial<ConsumerConfig> {
+  const config: Partial<ConsumerConfig> = {
+    ack_policy: AckPolicy.None,
+    max_deliver: 1,
+    mem_storage: true,
+    num_replicas: 1,
+    inactive_threshold: nanos(5 * 60_000),
+    filter_subject: filterSubject(filter),
+  };
+  if (resumeAt !== null) {
+    config.deliver_policy = DeliverPolicy.StartSequence;
+    config.opt_start_seq = resumeAt;
+  } else if (filter.since !== undefined) {
+    config.deliver_policy = DeliverPolicy.StartTime;
+    config.opt_start_time = new Date(Math.max(0, toMs(filter.since, 0) - startSlackMs)).toISOString();
+  } else {
+    config.deliver_policy = mode === 'tail' ? DeliverPolicy.New : DeliverPolicy.All;
+  }
+  return config;
+}
+
+function noStream(stream: string): KqError {
+  return new KqError('KQ_ERR_STREAM_CONFIG', `stream ${stream} does not exist: create it with \`hactl stream init\` (or let an agent provision it)`);
 }
 
 /** The events the stream holds that match `filter`, in stream order, then done. */
