@@ -34,6 +34,35 @@ const count = z.number().int().nonnegative();
 const priority = z.number().int().min(0).max(255);
 const address = z.string().min(1).max(64);
 
+const epoch = z.number().int().nonnegative();
+/** The arbiter's decision events (libs/arbiter ArbiterEventName): one shape, a reason and the facts it rests on. */
+const ARBITER_EVENT_DESCRIPTIONS = {
+  'claim.vetoed': 'a claim for the lease was refused: the reason says who holds it and why it stays',
+  'lease.granted': 'the lease was written for a node (claim answered, handover, failover target)',
+  'lease.released': 'the holder gave the lease up (graceful stop, confirmed demotion)',
+  'lease.refused': 'a renewal, release or other request was not carried out',
+  'lease.write_failed': 'a compare-and-set on HA_LEASES did not happen (conflict, no quorum, timeout)',
+  'fence.requested': 'the arbiter asked a fencing backend to power a node off',
+  'failover.started': 'a forced failover began: the holder\'s epoch revoked, the lease reserved for the target',
+  'failover.refused': 'a forced failover was refused: the reason says why',
+  'node.gone': 'a node stopped sending heartbeats (its agent died or its NATS link broke)',
+  'splitbrain.detected': 'two members report the VIP (or MASTER) for one instance at once',
+  'vip.without_lease': 'a member holds the VIP without the lease',
+} as const;
+export type ArbiterEventType = keyof typeof ARBITER_EVENT_DESCRIPTIONS;
+const arbiterEventData = z.object({
+  reason: reasonText,
+  /** The node the decision is about. */
+  subject: name.optional(),
+  epoch: epoch.optional(),
+  facts: z.record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean(), z.null(), z.array(z.string().max(128)).max(64)])).optional(),
+});
+function arbiterEventTypes(): { [K in ArbiterEventType]: EventTypeSpec<typeof arbiterEventData> } {
+  const out = {} as { [K in ArbiterEventType]: EventTypeSpec<typeof arbiterEventData> };
+  for (const [type, description] of Object.entries(ARBITER_EVENT_DESCRIPTIONS) as [ArbiterEventType, string][]) out[type] = eventType(description, 1, arbiterEventData);
+  return out;
+}
+
 export const AGENT_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'CLAIMING'] as const;
 export const agentState = z.enum(AGENT_STATES);
 
@@ -183,6 +212,36 @@ export const EVENT_TYPES = {
       /** Events lost because the memory queue was full: their seqs are a gap. */
       dropped: count,
       droppedSeqs: z.object({ first: z.number().int().positive(), last: z.number().int().positive() }).optional(),
+    }),
+  ),
+  // -------------------------------------------------------------------------
+  // The arbiter's decisions (envelope node: the arbiter replica) and the agent's
+  // side of its lease. `subject` names the node a decision is about.
+  ...arbiterEventTypes(),
+  'lease.renewal_failed': eventType(
+    'the holder could not renew its lease in time (no answer, refused): it demotes itself before the lease runs out',
+    1,
+    z.object({ epoch, reason: reasonText, remainingMs: z.number(), attempts: count }),
+  ),
+  'lease.self_demoted': eventType(
+    'the holder removed its VIP (then sent priority 0) because its lease would run out or was taken away',
+    1,
+    z.object({ epoch, reason: reasonText }),
+  ),
+  'fence.result': eventType(
+    'a fence attempt ended: the backend, whether it was confirmed, how long it took',
+    1,
+    z.object({
+      subject: name,
+      epoch,
+      attempt: count,
+      backend: z.string().max(64),
+      ok: z.boolean(),
+      confirmed: z.boolean(),
+      durationMs,
+      idempotencyKey: z.string().max(256),
+      detail: reasonText.optional(),
+      reason: reasonText,
     }),
   ),
 } as const;
