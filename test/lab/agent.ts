@@ -41,6 +41,10 @@ export interface AgentOptions {
   startTimeoutMs?: number;
   /** More flags for ha-agent (e.g. --nats URLS --cluster NAME --state-dir DIR). */
   extraArgs?: string[];
+  /** Flags for node itself, before the script (e.g. --import of a bench instrument, --cpu-prof). */
+  nodeArgs?: string[];
+  /** Environment added to the agent's. */
+  env?: Record<string, string>;
 }
 
 export interface AgentHandle {
@@ -83,7 +87,10 @@ export async function cleanupAgent(host: LabHost, confPath: string): Promise<str
 }
 
 async function runAgent(host: LabHost, args: string[], opts: AgentOptions, confPath: string): Promise<AgentHandle> {
-  const proc = host.spawnNode(opts.name ?? 'ha-agent', HA_AGENT, [...args, ...(opts.extraArgs ?? []), '--log-level', opts.logLevel ?? 'info'], { captureStdout: true });
+  const proc = host.spawn(opts.name ?? 'ha-agent', process.execPath, [...(opts.nodeArgs ?? []), HA_AGENT, ...args, ...(opts.extraArgs ?? []), '--log-level', opts.logLevel ?? 'info'], {
+    captureStdout: true,
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   const transitions: AgentTransition[] = [];
   const listeners: Array<() => void> = [];
   const statusWaiters: Array<(s: AgentStatusLine) => void> = [];
