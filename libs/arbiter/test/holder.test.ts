@@ -1,0 +1,305 @@
+/**
+ * The agent's side of the lease, rule by rule. Each case starts from a state
+ * reached by real events (a small script), applies one event and asserts the
+ * phase, the actions in order and the reason.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  holderStep,
+  initialHolderState,
+  nextHolderDeadline,
+  type HolderAction,
+  type HolderEvent,
+  type HolderParams,
+  type HolderState,
+} from '../src/holder.js';
+import { defaultLeaseTiming } from '../src/timing.js';
+import type { ArbiterReply } from '../src/protocol.js';
+
+// A = 1 s: R 1000, Q 250, M 500, T 2000.
+const timing = defaultLeaseTiming(1000);
+const failsafe: HolderParams = { mode: 'failsafe', timing, gatewayConfigured: true };
+const strict: HolderParams = { ...failsafe, mode: 'strict' };
+const off: HolderParams = { ...failsafe, mode: 'off' };
+
+const MDI = 3609;
+const want = (lastMasterAdvertAt: number | null = null): HolderEvent => ({ type: 'wantMaster', reason: 'no advertisement within Master_Down_Interval', lastMasterAdvertAt, masterDownIntervalMs: MDI });
+type ReplyBody = ArbiterReply extends infer R ? (R extends ArbiterReply ? Omit<R, 'v'> : never) : never;
+const reply = (requestId: number, r: ReplyBody): HolderEvent => ({ type: 'reply', requestId, reply: { v: 1, ...r } as ArbiterReply });
+const grant = (requestId: number, epoch = 7, validForMs = 2000) => reply(requestId, { type: 'grant', instance: 'VI_1', epoch, validForMs, reason: 'lease free' });
+const renewed = (requestId: number, epoch = 7, validForMs = 2000) => reply(requestId, { type: 'renewed', instance: 'VI_1', epoch, validForMs });
+const veto = (requestId: number, retryAfterMs?: number) =>
+  reply(requestId, { type: 'veto', instance: 'VI_1', reason: 'holder web2 is alive', ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+const failed = (requestId: number, definitive = false): HolderEvent => ({ type: 'requestFailed', requestId, reason: definitive ? 'no responders' : 'timeout', definitive });
+const tick: HolderEvent = { type: 'tick' };
+const gateway = (status: 'up' | 'down' | 'unknown'): HolderEvent => ({ type: 'gateway', status });
+
+/** Runs events at times; returns the last result and every action on the way. */
+function run(params: HolderParams, script: Array<[number, HolderEvent]>, from: HolderState = initialHolderState()) {
+  let state = from;
+  let last = { state, actions: [] as readonly HolderAction[], reason: '' };
+  const all: HolderAction[] = [];
+  for (const [at, event] of script) {
+    last = holderStep(params, state, event, at);
+    state = last.state;
+    all.push(...last.actions);
+  }
+  return { ...last, all };
+}
+
+const types = (actions: readonly HolderAction[]) => actions.map((a) => a.type);
+
+/** Gateway up, claim sent at 1000 (request 1), granted epoch 7 for 2000 ms at 1010. */
+const holding = () => run(failsafe, [[0, gateway('up')], [1000, want()], [1010, grant(1)]]).state;
+
+describe('holder: claiming', () => {
+  test('VRRP asking for MASTER sends a claim and adds no VIP until the grant', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.actions, [{ type: 'sendClaim', requestId: 1 }]);
+    assert.match(r.reason, /claiming the lease/);
+  });
+
+  test('a grant becomes MASTER, its lease counted from when the claim was sent', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1200, grant(1)]]);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.equal(r.actions[0]?.type, 'becomeMaster');
+    // sent at 1000, valid 2000, margin 500: demote at 2500 (not 2700); renew at 1000 + R.
+    assert.deepEqual(r.state.lease, { epoch: 7, anchorAt: 1000, validForMs: 2000, demoteAt: 2500, renewAt: 2000 });
+    assert.match(r.reason, /lease granted \(epoch 7, valid 1300 ms more\): lease free/);
+  });
+
+  test('a veto goes back to BACKUP and retries after retryAfterMs', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1010, veto(1, 800)]]);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(r.actions, [{ type: 'backOff', retryAt: 1810, reason: 'claim vetoed: holder web2 is alive' }]);
+  });
+
+  test('a veto without retryAfterMs retries after Master_Down_Interval', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1010, veto(1)]]);
+    assert.deepEqual(r.actions, [{ type: 'backOff', retryAt: 1010 + MDI, reason: 'claim vetoed: holder web2 is alive' }]);
+  });
+
+  test('wait keeps CLAIMING and claims again after retryAfterMs', () => {
+    const w = run(failsafe, [[0, gateway('up')], [1000, want()], [1010, reply(1, { type: 'wait', instance: 'VI_1', reason: 'fencing web2', retryAfterMs: 300 })]]);
+    assert.equal(w.state.phase, 'CLAIMING');
+    assert.deepEqual(w.actions, []);
+    assert.equal(nextHolderDeadline(failsafe, w.state), 1310);
+    const again = holderStep(failsafe, w.state, tick, 1310);
+    assert.deepEqual(again.actions, [{ type: 'sendClaim', requestId: 2 }]);
+  });
+
+  test('a refused claim backs off like a veto: no VIP while an arbiter answers', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1010, reply(1, { type: 'refuse', instance: 'VI_1', reason: 'write path down' })]]);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.equal(r.actions[0]?.type, 'backOff');
+    assert.match(r.reason, /claim refused: write path down/);
+  });
+
+  test('a node whose gateway does not answer never claims', () => {
+    const r = run(failsafe, [[0, gateway('down')], [1000, want()]]);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(types(r.actions), ['backOff']);
+    assert.match(r.reason, /never claims/);
+  });
+
+  test('VRRP withdrawing (a master advertises) abandons the claim; its late grant is released', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1005, { type: 'leaveMaster', reason: 'master 198.18.1.2 alive' }], [1010, grant(1)]]);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(r.actions, [{ type: 'sendRelease', requestId: 2, epoch: 7 }]);
+  });
+
+  test('a grant that arrives after its validity minus the margin is not used: claim again', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1200, grant(1, 7, 600)]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.actions, [{ type: 'sendClaim', requestId: 2 }]);
+    assert.match(r.reason, /too late to use/);
+  });
+
+  test('one unanswered claim is sent again at once', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1250, tick]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.actions, [{ type: 'sendClaim', requestId: 2 }]);
+  });
+});
+
+describe('holder: no arbiter answers', () => {
+  test('failsafe: a backup whose master is silent and whose gateway answers takes over without a lease', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want(null)], [1250, tick], [1500, tick]]);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.equal(r.state.lease, null);
+    assert.deepEqual(types(r.actions), ['becomeMaster']);
+    assert.deepEqual((r.actions[0] as { epoch: number | null }).epoch, null);
+    assert.match(r.reason, /taking over without a lease/);
+  });
+
+  test('failsafe: no responders is definitive, no second try needed', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want(null)], [1001, failed(1, true)]]);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.equal(r.state.arbiter, 'down');
+  });
+
+  test('failsafe: with NATS known down, the takeover needs no claim round trip', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1, { type: 'arbiterReachable', reachable: false, detail: 'disconnected' }], [1000, want(null)]]);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.deepEqual(types(r.actions), ['becomeMaster']);
+  });
+
+  test('failsafe: a backup whose gateway is unknown stays claiming, no VIP', () => {
+    const r = run(failsafe, [[1000, want(null)], [1001, failed(1, true)]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.actions, []);
+    assert.match(r.reason, /gateway does not answer/);
+  });
+
+  test('failsafe: a master that still advertises is not preempted without an arbiter', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want(900)], [1001, failed(1, true)]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.match(r.reason, /the master advertised 101 ms ago/);
+  });
+
+  test('strict: no arbiter, no VIP: keeps claiming every renewal interval', () => {
+    const r = run(strict, [[0, gateway('up')], [1000, want(null)], [1001, failed(1, true)]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.actions, []);
+    assert.equal(nextHolderDeadline(strict, r.state), 2001);
+    const again = holderStep(strict, r.state, tick, 2001);
+    assert.deepEqual(again.actions, [{ type: 'sendClaim', requestId: 2 }]);
+  });
+
+  test('failsafe: a leaseless MASTER is demoted when the arbiter answers and vetoes it', () => {
+    const m = run(failsafe, [[0, gateway('up')], [1000, want(null)], [1001, failed(1, true)]]);
+    const r = run(failsafe, [[2001, tick], [2002, veto(2)]], m.state);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(types(r.actions), ['demote', 'publishEvent']);
+    assert.match(r.reason, /no VIP without a lease/);
+  });
+
+  test('failsafe: a leaseless MASTER that gets a grant is back under the arbiter', () => {
+    const m = run(failsafe, [[0, gateway('up')], [1000, want(null)], [1001, failed(1, true)]]);
+    const r = run(failsafe, [[2001, tick], [2002, grant(2, 9)]], m.state);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.equal(r.state.lease?.epoch, 9);
+    assert.deepEqual(r.actions, []);
+  });
+
+  test('failsafe: a leaseless MASTER whose gateway stops answering demotes itself', () => {
+    const m = run(failsafe, [[0, gateway('up')], [1000, want(null)], [1001, failed(1, true)]]);
+    const r = holderStep(failsafe, m.state, gateway('down'), 1500);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(types(r.actions), ['demote', 'publishEvent']);
+  });
+
+  test('failsafe without a configured gateway falls back to plain VRRP', () => {
+    const noGw = { ...failsafe, gatewayConfigured: false };
+    const r = run(noGw, [[1000, want(null)], [1001, failed(1, true)]]);
+    assert.equal(r.state.phase, 'MASTER');
+  });
+});
+
+describe('holder: renewal and self-demotion', () => {
+  test('renewal is sent at anchor + renewIntervalMs', () => {
+    const s = holding();
+    assert.equal(nextHolderDeadline(failsafe, s), 2000);
+    const r = holderStep(failsafe, s, tick, 2000);
+    assert.deepEqual(r.actions, [{ type: 'sendRenew', requestId: 2, epoch: 7 }]);
+  });
+
+  test('a renewal moves the deadline, counted from when it was sent', () => {
+    const r = run(failsafe, [[2000, tick], [2100, renewed(2)]], holding());
+    assert.deepEqual(r.state.lease, { epoch: 7, anchorAt: 2000, validForMs: 2000, demoteAt: 3500, renewAt: 3000 });
+  });
+
+  test('a failed renewal is reported once and retried before the deadline', () => {
+    const r = run(failsafe, [[2000, tick], [2250, tick]], holding());
+    assert.deepEqual(types(r.all), ['sendRenew', 'publishEvent', 'sendRenew']);
+    const ev = r.all[1] as Extract<HolderAction, { type: 'publishEvent' }>;
+    assert.equal(ev.name, 'lease.renewal_failed');
+    assert.deepEqual(ev.data, { epoch: 7, reason: 'renewal unanswered (no answer within 250 ms)', remainingMs: 250, attempts: 1 });
+  });
+
+  test('strict: no renewal by the deadline: VIP removed, then the release', () => {
+    const s = run(strict, [[0, gateway('up')], [1000, want()], [1010, grant(1)]]).state;
+    const r = run(strict, [[2000, tick], [2250, tick], [2500, tick]], s);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(types(r.actions), ['demote', 'publishEvent', 'sendRelease']);
+    assert.match(r.reason, /could not be renewed before its deadline/);
+    assert.deepEqual(r.actions[2], { type: 'sendRelease', requestId: 4, epoch: 7 });
+  });
+
+  test('failsafe, arbiter answering but refusing renewals: demotes at the deadline like strict', () => {
+    const refuse = (id: number) => reply(id, { type: 'refuse', instance: 'VI_1', reason: 'stale epoch' });
+    const r = run(failsafe, [[2000, tick], [2001, refuse(2)], [2250, tick], [2251, refuse(3)], [2500, tick]], holding());
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.equal(r.actions[0]?.type, 'demote');
+  });
+
+  test('failsafe, no arbiter at the deadline, gateway up: keeps the VIP and claims when NATS returns', () => {
+    const r = run(failsafe, [[2000, tick], [2250, tick], [2500, tick]], holding());
+    assert.equal(r.state.phase, 'MASTER');
+    assert.equal(r.state.lease, null);
+    assert.deepEqual(r.actions, []);
+    assert.match(r.reason, /keeping the VIP past its lease/);
+  });
+
+  test('failsafe, no arbiter at the deadline, gateway down: demotes', () => {
+    const r = run(failsafe, [[2000, tick], [2250, tick], [2400, gateway('down')], [2500, tick]], holding());
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(types(r.actions), ['demote', 'publishEvent', 'sendRelease']);
+  });
+
+  test('a late answer to an abandoned renewal does not extend the lease', () => {
+    const r = run(failsafe, [[2000, tick], [2250, tick], [2260, renewed(2, 7, 5000)]], holding());
+    assert.equal(r.state.lease?.demoteAt, 2500);
+  });
+});
+
+describe('holder: orders, offers and stops', () => {
+  test('orderDemote at the held epoch: VIP removed, then release of that epoch', () => {
+    const r = holderStep(failsafe, holding(), { type: 'orderDemote', epoch: 7, reason: 'failover to web2' }, 1500);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(types(r.actions), ['demote', 'publishEvent', 'sendRelease']);
+    assert.deepEqual(r.actions[2], { type: 'sendRelease', requestId: 2, epoch: 7 });
+  });
+
+  test('orderDemote older than the held epoch is ignored', () => {
+    const r = holderStep(failsafe, holding(), { type: 'orderDemote', epoch: 6, reason: 'stale' }, 1500);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.deepEqual(r.actions, []);
+  });
+
+  test('after an order, a grant of that epoch is never used', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1001, { type: 'orderDemote', epoch: 7, reason: 'x' }], [1010, grant(1, 7)]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.equal(r.actions[0]?.type, 'sendRelease');
+  });
+
+  test('an offer makes a backup claim; the grant makes it MASTER', () => {
+    const o = run(failsafe, [[0, gateway('up')], [1000, { type: 'offer', epoch: 8, reason: 'handover from web1', eligible: true }]]);
+    assert.equal(o.state.phase, 'CLAIMING');
+    assert.equal(o.state.vrrpWants, false);
+    assert.deepEqual(o.actions, [{ type: 'sendClaim', requestId: 1 }]);
+    const g = holderStep(failsafe, o.state, grant(1, 8), 1003);
+    assert.equal(g.state.phase, 'MASTER');
+    assert.equal(g.actions[0]?.type, 'becomeMaster');
+  });
+
+  test('an offer to an instance in FAULT is ignored', () => {
+    const r = holderStep(failsafe, initialHolderState(), { type: 'offer', epoch: 8, reason: 'x', eligible: false, why: 'FAULT' }, 1);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.match(r.reason, /ignored: FAULT/);
+  });
+
+  test('VRRP leaving MASTER (graceful stop, fault) releases the lease after the VIP went', () => {
+    const r = holderStep(failsafe, holding(), { type: 'leaveMaster', reason: 'shutdown' }, 1500);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.deepEqual(r.actions, [{ type: 'sendRelease', requestId: 2, epoch: 7 }]);
+  });
+
+  test('mode off: VRRP decides alone and nothing is sent', () => {
+    const r = run(off, [[1000, want()], [1001, { type: 'offer', epoch: 1, reason: 'x', eligible: true }], [1002, tick]]);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.deepEqual(types(r.all), ['becomeMaster']);
+  });
+});
