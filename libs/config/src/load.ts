@@ -81,6 +81,16 @@ function addSources(raw: unknown, locator: YamlLocator): void {
     const list = top[section];
     if (Array.isArray(list)) list.forEach((item, i) => stamp(item, [section, i]));
   }
+  // The arbiter's settings and their timing, wherever they are: their checks run
+  // on the whole configuration (libs/config arbiter.ts), after any overlay.
+  const stampArbiter = (owner: unknown, path: (string | number)[]) => {
+    if (typeof owner !== 'object' || owner === null) return;
+    const arbiter = (owner as Record<string, unknown>).arbiter;
+    stamp(arbiter, [...path, 'arbiter']);
+    if (typeof arbiter === 'object' && arbiter !== null) stamp((arbiter as Record<string, unknown>).timing, [...path, 'arbiter', 'timing']);
+  };
+  stampArbiter(top, []);
+  if (Array.isArray(top.instances)) top.instances.forEach((item, i) => stampArbiter(item, ['instances', i]));
   const scripts = top.scripts;
   if (typeof scripts === 'object' && scripts !== null && !Array.isArray(scripts)) {
     for (const [name, s] of Object.entries(scripts)) stamp(s, ['scripts', name]);
@@ -141,14 +151,14 @@ export function formatPath(path: Path): string {
 }
 
 /** What an overlay may set: what a keepalived.conf cannot say. */
-export const OVERLAY_KEYS = ['node', 'cluster', 'stateDir', 'nats'] as const;
+export const OVERLAY_KEYS = ['node', 'cluster', 'stateDir', 'nats', 'arbiter'] as const;
 export type OverlayKey = (typeof OVERLAY_KEYS)[number];
 export type Overlay = Partial<Pick<AgentConfig, OverlayKey>>;
 
 /**
  * An overlay: a small native (YAML/JSON) document that adds to a keepalived.conf
- * what it cannot say (the event log's NATS settings, cluster, node id, state
- * dir), validated like a native configuration, with file:line for each error.
+ * what it cannot say (the event log's NATS settings, cluster, node id and
+ * gateway, state dir, the arbiter's defaults: mode, fencing, timing), validated like a native configuration, with file:line for each error.
  * Anything else in it (instances, scripts, global) is an error: those come
  * from the keepalived.conf.
  */

@@ -10,6 +10,12 @@
  */
 export {
   AgentConfigInputSchema,
+  ARBITER_MODES,
+  ArbiterDefaultsSchema,
+  ArbiterSettingsSchema,
+  FENCING_POLICIES,
+  GatewaySchema,
+  LeaseTimingSchema,
   AgentConfigSchema,
   AuthenticationSchema,
   GarpSchema,
@@ -36,6 +42,10 @@ export {
   familyOf,
   type AgentConfig,
   type AgentConfigInput,
+  type ArbiterDefaults,
+  type ArbiterSettings,
+  type GatewayConfig,
+  type LeaseTimingConfig,
   type AuthenticationConfig,
   type GarpConfig,
   type GlobalConfig,
@@ -56,6 +66,7 @@ export {
   type VirtualAddress,
   type VrrpInstanceConfig,
 } from './model.js';
+export { resolveArbiter, describeArbiter, type ArbiterResolution, type ResolvedArbiter } from './arbiter.js';
 export { applyOverlay, loadAgentConfig, loadOverlay, OVERLAY_KEYS, parseAgentConfig, parseOverlay, type LoadResult, type Overlay } from './load.js';
 export { loadKeepalivedConf, parseKeepalivedConf, type KeepalivedLoadOptions } from './keepalived/load.js';
 export { splitCommandLine } from './keepalived/lexer.js';

@@ -59,12 +59,38 @@ export function familyOf(address: string): IpFamily | undefined {
 // ---------------------------------------------------------------------------
 // Node and global settings
 
+/**
+ * The node's gateway: pinged as a built-in ICMP check (tracked with weight 0 by
+ * every instance that uses the arbiter), its verdict reported in heartbeats.
+ * A node without its gateway never claims a lease. `IP` is the shorthand.
+ */
+const GatewayObject = z.strictObject(
+  {
+    address: IpAddressSchema,
+    /** How often to ping. */
+    intervalMs: int(100, 60_000, 'a number of milliseconds from 100 to 60000').default(500),
+    /** How long to wait for the echo reply; default 80% of the interval. */
+    timeoutMs: int(10, 60_000, 'a number of milliseconds from 10 to 60000').optional(),
+    /** Failures in a row before the gateway counts as down. */
+    fall: int(1, 100, 'an integer from 1 to 100').default(2),
+    /** Successes in a row before it counts as up again. */
+    rise: int(1, 100, 'an integer from 1 to 100').default(2),
+  },
+  { error: "an address, or {address, intervalMs, timeoutMs, fall, rise}" },
+);
+
+export const GatewaySchema = z
+  .preprocess((v) => (typeof v === 'string' ? { address: v } : v), GatewayObject)
+  .transform((g) => ({ ...g, timeoutMs: g.timeoutMs ?? Math.max(10, Math.floor(g.intervalMs * 0.8)) }));
+
 export const NodeSchema = z.strictObject({
   /** keepalived's `router_id`; identifies this host in events and leases. Default: the hostname. */
   id: z
     .string({ error: 'a node id (keepalived router_id)' })
     .min(1, { error: 'a non-empty node id (keepalived router_id)' })
     .default(() => hostname()),
+  /** The gateway this node pings (`--gateway IP`); needed by the arbiter's modes strict and failsafe. */
+  gateway: GatewaySchema.optional(),
 });
 
 export const GarpSchema = z.strictObject({
@@ -107,6 +133,38 @@ export const GlobalSchema = z.strictObject({
 export const SourceRefSchema = z.strictObject({
   file: z.string(),
   line: z.number().int(),
+});
+
+// ---------------------------------------------------------------------------
+// The arbiter (libs/arbiter): per instance, with defaults for all at the top level
+
+export const ARBITER_MODES = ['strict', 'failsafe', 'off'] as const;
+export const FENCING_POLICIES = ['off', 'best-effort', 'required'] as const;
+
+const leaseMs = (what: string) => int(1, 3_600_000, `${what}: a number of milliseconds from 1 to 3600000`).optional();
+
+/** Lease timing; each value left out follows from the advert interval (libs/arbiter timing.ts defaultLeaseTiming). */
+export const LeaseTimingSchema = z.strictObject({
+  leaseTtlMs: leaseMs('the lease TTL'),
+  renewIntervalMs: leaseMs('the renewal interval'),
+  requestTimeoutMs: leaseMs('the request timeout'),
+  safetyMarginMs: leaseMs('the safety margin'),
+  source: SourceRefSchema.optional(),
+});
+
+export const ArbiterSettingsSchema = z.strictObject({
+  /** strict: no VIP without a lease; failsafe (default): as strict while an arbiter answers; off: plain VRRP. */
+  mode: z.enum(ARBITER_MODES, { error: 'strict, failsafe or off' }).optional(),
+  /** What the arbiter may do to a silent holder before granting: off, best-effort, required. */
+  fencing: z.enum(FENCING_POLICIES, { error: 'off, best-effort or required' }).optional(),
+  timing: LeaseTimingSchema.optional(),
+  source: SourceRefSchema.optional(),
+});
+
+/** The top-level `arbiter` section: the defaults of every instance, and what only the node knows. */
+export const ArbiterDefaultsSchema = ArbiterSettingsSchema.extend({
+  /** The worst clock skew between arbiter replicas; the safety margin must exceed it. Default 50 ms. */
+  maxClockSkewMs: int(0, 60_000, 'a number of milliseconds from 0 to 60000').optional(),
 });
 
 /** Built-in probes: what a user would otherwise write a script for (layers 3, 4 and 7). */
@@ -292,6 +350,8 @@ export const VrrpInstanceSchema = z.strictObject({
   notify: NotifySchema.prefault({}),
   /** How the VRRPv3 checksum over IPv4 is computed; keepalived and FRR include the pseudo-header. */
   v3Checksum: z.enum(['pseudo-header', 'no-pseudo-header'], { error: "'pseudo-header' or 'no-pseudo-header'" }).default('pseudo-header'),
+  /** This instance's use of the arbiter; what it leaves out comes from the top-level `arbiter`. */
+  arbiter: ArbiterSettingsSchema.optional(),
   /** Where the instance was defined, for runtime messages. */
   source: SourceRefSchema.optional(),
 });
@@ -345,8 +405,10 @@ export const AgentConfigInputSchema = z.strictObject({
   cluster: subjectToken('a cluster name').default('default'),
   /** Where the agent keeps its state: the event journal. */
   stateDir: z.string({ error: 'a directory' }).min(1).default('/var/lib/keepquorum'),
-  /** The event log. Without it no event is journaled or published. */
+  /** The event log, and the arbiter's requests. Without it no event is journaled or published, and every instance runs in mode off. */
   nats: NatsSchema.optional(),
+  /** Defaults of every instance's `arbiter` settings (the keepalived user's --mode, --fencing). */
+  arbiter: ArbiterDefaultsSchema.optional(),
   global: GlobalSchema.prefault({}),
   scripts: z.record(z.string(), TrackScriptSchema, { error: 'a map of script name to script' }).default({}),
   instances: z.array(VrrpInstanceSchema, { error: 'a list of VRRP instances' }).default([]),
@@ -400,6 +462,10 @@ export type NotifyConfig = z.output<typeof NotifySchema>;
 export type SyncGroupConfig = z.output<typeof SyncGroupSchema>;
 export type SourceRef = z.output<typeof SourceRefSchema>;
 export type NatsConfig = z.output<typeof NatsSchema>;
+export type GatewayConfig = z.output<typeof GatewaySchema>;
+export type ArbiterSettings = z.output<typeof ArbiterSettingsSchema>;
+export type ArbiterDefaults = z.output<typeof ArbiterDefaultsSchema>;
+export type LeaseTimingConfig = z.output<typeof LeaseTimingSchema>;
 
 /** Validated configs are frozen all the way down (fastify's habit): nothing mutates them at run time. */
 export function deepFreeze<T>(value: T): T {

@@ -148,7 +148,7 @@ instances:
       '2 global.vrrpVersion: found 4; expected VRRP version 2 or 3',
       "3 global.mcastGroup4: found '10.0.0.1'; expected an IPv4 multicast address (224.0.0.0/4)",
       "5 instances[0].vrid: found nothing (the key is missing); expected an integer from 1 to 255",
-      "7 instances[0].prority: unknown key 'prority' (did you mean 'priority'?); expected one of name, interface, vrid, priority, advertIntervalCs, version, initialState, preempt, preemptDelayS, authentication, virtualAddresses, virtualAddressesExcluded, family, unicastSourceIp, unicastPeers, mcastSourceIp, trackInterfaces, trackScripts, notify, v3Checksum",
+      "7 instances[0].prority: unknown key 'prority' (did you mean 'priority'?); expected one of name, interface, vrid, priority, advertIntervalCs, version, initialState, preempt, preemptDelayS, authentication, virtualAddresses, virtualAddressesExcluded, family, unicastSourceIp, unicastPeers, mcastSourceIp, trackInterfaces, trackScripts, notify, v3Checksum, arbiter",
       '9 instances[0].virtualAddresses[0].prefixLength: found 33; expected a prefix length from 0 to 32',
       "10 instances[0].virtualAddresses[1].address: found 'nope'; expected an IPv4 or IPv6 address",
     ].sort());

@@ -20,6 +20,10 @@ export interface ConfigOverrides {
   cluster?: string;
   nodeId?: string;
   stateDir?: string;
+  /** The arbiter (beside a keepalived.conf): every instance's default mode and fencing, the node's gateway. */
+  arbiterMode?: 'strict' | 'failsafe' | 'off';
+  fencing?: 'off' | 'best-effort' | 'required';
+  gateway?: string;
 }
 
 export const USAGE = `Usage: ha-agent (--keepalived-conf FILE | --config FILE) [options]
@@ -36,8 +40,15 @@ Event log (NATS JetStream), beside either configuration:
   --cluster NAME          the cluster this node belongs to (default: default)
   --node-id ID            this node's name in events (default: router_id, else the hostname)
   --state-dir DIR         where the event journal lives (default: /var/lib/keepquorum)
-  --overlay FILE          a YAML/JSON file with node, cluster, stateDir and nats
-                          (credentials, nkeys, TLS) for a keepalived.conf
+  --overlay FILE          a YAML/JSON file with node, cluster, stateDir, nats
+                          (credentials, nkeys, TLS) and arbiter for a keepalived.conf
+
+Arbiter (needs --nats; the flags set every instance's default):
+  --mode MODE             strict (no VIP without a lease), failsafe (the default: as
+                          strict while an arbiter answers) or off (plain VRRP)
+  --gateway IP            the gateway this node pings; a node without it never claims
+  --fencing POLICY        off, best-effort or required: what the arbiter may do to a
+                          silent holder before granting its lease to another node
 
 Modes:
   --check                 validate the configuration, print warnings and errors, exit
@@ -102,6 +113,21 @@ export function parseAgentArgs(argv: readonly string[]): AgentOptions {
         break;
       case '--overlay':
         opts.overrides.overlay = take();
+        break;
+      case '--mode': {
+        const v = take();
+        if (v !== 'strict' && v !== 'failsafe' && v !== 'off') throw new KqError('KQ_ERR_USAGE', `--mode ${v}: expected strict, failsafe or off`);
+        opts.overrides.arbiterMode = v;
+        break;
+      }
+      case '--fencing': {
+        const v = take();
+        if (v !== 'off' && v !== 'best-effort' && v !== 'required') throw new KqError('KQ_ERR_USAGE', `--fencing ${v}: expected off, best-effort or required`);
+        opts.overrides.fencing = v;
+        break;
+      }
+      case '--gateway':
+        opts.overrides.gateway = take();
         break;
       case '-h':
       case '--help':

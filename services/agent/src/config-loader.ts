@@ -27,7 +27,7 @@ export type ConfigSource = Pick<AgentOptions, 'keepalivedConf' | 'config'> & { o
 
 /** In this process. Throws ConfigError (libs/config) listing every error. */
 export async function loadConfigHere(source: ConfigSource): Promise<LoadedConfig> {
-  const { applyOverlay, loadAgentConfig, loadKeepalivedConf, loadOverlay, parseOverlay } = await import('../../../libs/config/src/mod.js');
+  const { applyOverlay, ConfigError, loadAgentConfig, loadKeepalivedConf, loadOverlay, parseOverlay, resolveArbiter } = await import('../../../libs/config/src/mod.js');
   const file = source.keepalivedConf ?? source.config!;
   const loaded = source.keepalivedConf ? loadKeepalivedConf(source.keepalivedConf) : loadAgentConfig(source.config!);
   let { config } = loaded;
@@ -38,13 +38,32 @@ export async function loadConfigHere(source: ConfigSource): Promise<LoadedConfig
     config = applyOverlay(config, overlay);
     diagnostics.push(...d);
   }
-  // The flags, validated as an overlay named after the command line.
+  // The flags, validated as an overlay named after the command line. Those
+  // that set one key of a section keep the rest of it.
   const flags: Record<string, unknown> = {};
   if (o.nats) flags['nats'] = { ...(config.nats ?? {}), servers: o.nats };
   if (o.cluster !== undefined) flags['cluster'] = o.cluster;
-  if (o.nodeId !== undefined) flags['node'] = { id: o.nodeId };
+  if (o.nodeId !== undefined || o.gateway !== undefined) {
+    const node: Record<string, unknown> = { ...config.node };
+    if (o.nodeId !== undefined) node['id'] = o.nodeId;
+    if (o.gateway !== undefined) node['gateway'] = o.gateway;
+    flags['node'] = node;
+  }
   if (o.stateDir !== undefined) flags['stateDir'] = o.stateDir;
+  if (o.arbiterMode !== undefined || o.fencing !== undefined) {
+    // Without its old source, a problem with the flag's value names the command line.
+    const { source: _source, ...arbiter } = config.arbiter ?? {};
+    if (o.arbiterMode !== undefined) arbiter.mode = o.arbiterMode;
+    if (o.fencing !== undefined) arbiter.fencing = o.fencing;
+    flags['arbiter'] = arbiter;
+  }
   if (Object.keys(flags).length > 0) config = applyOverlay(config, parseOverlay(JSON.stringify(flags), '(command line)', 'json').overlay);
+  // The arbiter's settings are checked on the whole: the instances may come from
+  // one file, the mode from a flag, the timing from the overlay.
+  const arbiter = resolveArbiter(config);
+  const arbiterErrors = arbiter.diagnostics.filter((d) => d.severity === 'error');
+  if (arbiterErrors.length > 0) throw new ConfigError(file, [...diagnostics, ...arbiter.diagnostics]);
+  diagnostics.push(...arbiter.diagnostics);
   const { createHash } = await import('node:crypto');
   const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
   return { config, diagnostics, file, hash };

@@ -27,7 +27,7 @@ function formatWarning(d: Diagnostic): string {
 
 /** --check: the file, then the host (interfaces, scripts). Short-lived, so it loads everything here. */
 async function check(opts: AgentOptions): Promise<number> {
-  const { ConfigError, formatDiagnostics } = await import('../../../libs/config/src/mod.js');
+  const { ConfigError, describeArbiter, formatDiagnostics, resolveArbiter } = await import('../../../libs/config/src/mod.js');
   const { preflight } = await import('./preflight.js');
   let loaded: LoadedConfig;
   try {
@@ -48,6 +48,8 @@ async function check(opts: AgentOptions): Promise<number> {
     return 1;
   }
   process.stdout.write(`${file}: configuration valid: ${config.instances.length} VRRP instance(s)\n`);
+  // What the lease timing comes to, per instance (the rules were checked at load).
+  for (const r of resolveArbiter(config).instances) process.stdout.write(`  ${describeArbiter(r)}\n`);
   return 0;
 }
 

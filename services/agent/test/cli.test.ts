@@ -65,3 +65,61 @@ test('ha-agent --check refuses a tracked script that a non-root user could chang
   assert.match(r.stderr, /chk\.sh/);
   assert.match(r.stderr, /KQ_ERR_SCRIPT_INSECURE/);
 });
+
+const KEEPALIVED_CONF = 'vrrp_instance VI_1 {\n  interface kq-no-such-if\n  virtual_router_id 51\n  priority 100\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {\n    198.18.10.1/16\n  }\n}\n';
+
+test('the arbiter flags sit beside --keepalived-conf; wrong values are usage errors', () => {
+  const o = parseAgentArgs(['--keepalived-conf', 'k.conf', '--mode', 'strict', '--gateway=198.18.0.1', '--fencing', 'required']).overrides;
+  assert.deepEqual({ mode: o.arbiterMode, gateway: o.gateway, fencing: o.fencing }, { mode: 'strict', gateway: '198.18.0.1', fencing: 'required' });
+  assert.throws(() => parseAgentArgs(['--keepalived-conf', 'k.conf', '--mode', 'quorum']), /--mode quorum: expected strict, failsafe or off/);
+  assert.throws(() => parseAgentArgs(['--keepalived-conf', 'k.conf', '--fencing', 'yes']), /--fencing yes: expected off, best-effort or required/);
+});
+
+test('a keepalived.conf with --nats, --gateway, --mode and --fencing runs under the arbiter, the overlay keeping what the flags do not set', async () => {
+  const { loadConfigHere } = await import('../src/config-loader.js');
+  const { resolveArbiter } = await import('../../../libs/config/src/mod.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-flags-'));
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, KEEPALIVED_CONF);
+  const overlay = join(dir, 'overlay.yaml');
+  writeFileSync(overlay, 'node: { id: web1 }\narbiter:\n  fencing: best-effort\n  timing: { leaseTtlMs: 600 }\n');
+  const loaded = await loadConfigHere({ keepalivedConf: f, overrides: { overlay, nats: ['nats://127.0.0.1:4222'], gateway: '198.18.0.1', arbiterMode: 'strict' } });
+  assert.equal(loaded.config.node.id, 'web1');
+  assert.equal(loaded.config.node.gateway?.address, '198.18.0.1');
+  const [r] = resolveArbiter(loaded.config).instances;
+  assert.deepEqual({ mode: r!.mode, fencing: r!.fencing, ttl: r!.timing.leaseTtlMs }, { mode: 'strict', fencing: 'best-effort', ttl: 600 });
+});
+
+test('--mode strict without --gateway is refused, naming the command line', async () => {
+  const { loadConfigHere } = await import('../src/config-loader.js');
+  const { ConfigError } = await import('../../../libs/config/src/mod.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-flags-'));
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, KEEPALIVED_CONF);
+  await assert.rejects(
+    loadConfigHere({ keepalivedConf: f, overrides: { nats: ['nats://127.0.0.1:4222'], arbiterMode: 'strict' } }),
+    (err: unknown) => err instanceof ConfigError && /\(command line\):1: error: arbiter\.mode: instance VI_1: mode strict needs the node's gateway/.test(err.message),
+  );
+});
+
+test('--mode without NATS warns and runs plain VRRP', async () => {
+  const { loadConfigHere } = await import('../src/config-loader.js');
+  const { resolveArbiter } = await import('../../../libs/config/src/mod.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-flags-'));
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, KEEPALIVED_CONF);
+  const loaded = await loadConfigHere({ keepalivedConf: f, overrides: { arbiterMode: 'failsafe', gateway: '198.18.0.1' } });
+  assert.equal(resolveArbiter(loaded.config).instances[0]!.mode, 'off');
+  assert.ok(loaded.diagnostics.some((d) => d.severity === 'warning' && /VI_1 \(failsafe\) runs as plain VRRP \(mode off\)/.test(d.message)));
+});
+
+test('ha-agent --check reports the lease timing per instance', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-check-'));
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, KEEPALIVED_CONF);
+  const r = spawnSync(process.execPath, [HA_AGENT, '--check', '--keepalived-conf', f, '--nats', 'nats://127.0.0.1:4222', '--gateway', '198.18.0.1'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /instance VI_1: arbiter mode failsafe, fencing off; lease TTL 450 ms, renewal every 250 ms, request timeout 50 ms, safety margin 100 ms \(R \+ 2Q \+ M = 450 <= T 450\); Master_Down_Interval 360\.9 ms; all from the advert interval/);
+  // The lease outlives Master_Down_Interval without fencing: said, not refused.
+  assert.match(r.stderr, /leaseTtlMs 450 ms exceeds Master_Down_Interval 361 ms and fencing is off/);
+});
