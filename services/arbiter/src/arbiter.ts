@@ -1,0 +1,757 @@
+/**
+ * The arbiter's shell: one serial decision loop around libs/arbiter's pure
+ * decide(). Every request (a claim, renewal or release on NATS, a forced
+ * failover from the HTTP API), every fact (a heartbeat, an agent's event, a
+ * KV change, a fence result, a ping verdict) and every deadline goes through
+ * the queue; each item is handled to the end, synchronously, before the next:
+ *
+ *   request -> decide(view, request, now) -> recordIssued -> execute actions
+ *   fact    -> fold into the view -> reconcile the instances it touches
+ *
+ * Actions run in the order decide() gave them:
+ * - writeLease: a compare-and-set in HA_LEASES (lease-store.ts); the request's
+ *   reply inbox travels with the write, and the write's result comes back
+ *   through the queue as a `writeResult` request, so the answer to a claim
+ *   goes out after its write and never before. A replica that loses a CAS
+ *   folds the entry it lost to and decides the original request again.
+ * - grant / renewed / released / veto / refuse: the reply on the request's inbox.
+ * - offer / orderDemote: published on the node's subject.
+ * - fence: libs/fencing, its result folded with recordFenceResult and published
+ *   as fence.result, then the instances are reconciled.
+ * - event: published (events.ts).
+ *
+ * The view is rebuilt from the KV (its watch) and the heartbeats at start;
+ * until `heartbeats.warmupMs` has passed the replica listens but neither
+ * answers requests (the queue group's other replicas do) nor reconciles, so a
+ * live holder is never judged gone for want of a first heartbeat.
+ */
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { Logger } from '../../../libs/common/src/log.js';
+import { monotonicMs } from '../../../libs/common/src/clock.js';
+import { decide, nextDeadline } from '../../../libs/arbiter/src/decide.js';
+import { recordFenceResult, recordIssued, recordLease, recordNodeGateway, recordWriteResult } from '../../../libs/arbiter/src/view.js';
+import {
+  agentRequestSchema,
+  ARBITER_QUEUE,
+  encodeMessage,
+  heartbeatSchema,
+  heartbeatWildcard,
+  nodeSubject,
+  parseMessage,
+  PROTOCOL_VERSION,
+  requestSubject,
+  type ArbiterReply,
+  type NodeOrder,
+} from '../../../libs/arbiter/src/protocol.js';
+import type {
+  ArbiterAction,
+  ArbiterRequest,
+  ArbiterView,
+  Decision,
+  FenceNodeAction,
+  InstanceView,
+  LeaseEntry,
+  Reachability,
+  WriteLeaseAction,
+} from '../../../libs/arbiter/src/types.js';
+import { decodeEvent } from '../../../libs/events/src/mod.js';
+import type { Fencer, FenceResult } from '../../../libs/fencing/src/mod.js';
+import type { ArbiterConfig } from './config.js';
+import { clip, type ArbiterEvents } from './events.js';
+import type { Fencers } from './fencers.js';
+import type { LeaseStore, WriteResult } from './lease-store.js';
+import { Membership } from './membership.js';
+
+/** How many times a request is decided again after losing a compare-and-set. */
+const MAX_CAS_RETRIES = 3;
+
+/** Where a request came from and where its answer goes. */
+interface Origin {
+  readonly request: ArbiterRequest;
+  /** The request's reply inbox (NATS), when it has one. */
+  readonly reply?: (answer: ArbiterReply) => void;
+  /** Called with the request's final decision (after its write, if it made one). */
+  readonly onFinal?: (d: Decision) => void;
+  attempts: number;
+  replied: boolean;
+}
+
+type Item =
+  | { kind: 'request'; origin: Origin }
+  | { kind: 'writeResult'; write: WriteLeaseAction; result: WriteResult; origin: Origin }
+  | { kind: 'fact'; what: string; apply: (view: ArbiterView, now: number) => { view: ArbiterView; reconcile: readonly string[]; requests?: readonly ArbiterRequest[] } };
+
+export interface ArbiterDeps {
+  readonly config: ArbiterConfig;
+  readonly nc: NatsConnection;
+  readonly store: LeaseStore;
+  readonly events: ArbiterEvents;
+  readonly fencers: Fencers;
+  readonly log: Logger;
+  /** Wall clock, epoch ms (decide's time, see libs/arbiter types.ts). */
+  readonly now?: () => number;
+}
+
+export interface ManualFenceResult {
+  readonly node: string;
+  readonly ok: boolean;
+  readonly confirmed: boolean;
+  readonly reason: string;
+}
+
+export class Arbiter {
+  readonly config: ArbiterConfig;
+  private view: ArbiterView;
+  private readonly nc: NatsConnection;
+  private readonly store: LeaseStore;
+  private readonly events: ArbiterEvents;
+  private readonly fencers: Fencers;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly membership: Membership;
+  private readonly subjectPrefixLength: number;
+
+  private readonly queue: Item[] = [];
+  private draining = false;
+  private ready = false;
+  private stopping = false;
+  private readonly subs: Subscription[] = [];
+  private requestSub: Subscription | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly deadlines = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly fenceAbort = new AbortController();
+  private readonly runningFences = new Set<string>();
+  private readonly unknownReported = new Set<string>();
+  private probing = false;
+  private readonly readyWaiters: (() => void)[] = [];
+  private readonly counters = { requests: 0, malformed: 0, decisions: 0, writes: 0, conflicts: 0, fences: 0 };
+
+  private constructor(deps: ArbiterDeps) {
+    this.config = deps.config;
+    this.nc = deps.nc;
+    this.store = deps.store;
+    this.events = deps.events;
+    this.fencers = deps.fencers;
+    this.log = deps.log;
+    this.now = deps.now ?? Date.now;
+    const instances: Record<string, InstanceView> = {};
+    const allowed = new Map<string, ReadonlySet<string> | undefined>();
+    for (const i of deps.config.instances) {
+      instances[i.name] = { policy: i.policy, lease: null, members: {} };
+      allowed.set(i.name, i.members ? new Set(i.members) : undefined);
+    }
+    this.view = {
+      cluster: deps.config.cluster,
+      writePath: { available: true },
+      gateway: 'unknown',
+      nodes: {},
+      instances,
+    };
+    this.membership = new Membership(deps.config.heartbeats.missed, allowed);
+    this.subjectPrefixLength = `ha.${deps.config.cluster}.evt.`.length;
+  }
+
+  /**
+   * Starts listening: the lease watch, heartbeats and agents' events at once;
+   * requests and reconciles after the warm-up. Resolves once listening.
+   */
+  static async start(deps: ArbiterDeps): Promise<Arbiter> {
+    const a = new Arbiter(deps);
+    await a.listen();
+    return a;
+  }
+
+  /** Resolves when the replica answers requests. */
+  whenReady(): Promise<void> {
+    return this.ready ? Promise.resolve() : new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** The view as it is now (immutable). */
+  snapshot(): ArbiterView {
+    return this.view;
+  }
+
+  stats(): Readonly<typeof this.counters> {
+    return { ...this.counters };
+  }
+
+  knowsInstance(name: string): boolean {
+    return name in this.view.instances;
+  }
+
+  fencerFor(node: string): Fencer | undefined {
+    return this.fencers.for(node);
+  }
+
+  // -------------------------------------------------------------------------
+  // Inputs
+
+  private async listen(): Promise<void> {
+    const cluster = this.config.cluster;
+    const { config } = this;
+    // The KV first: the leases are what a restarted replica must know before anything else.
+    const initialized = new Promise<void>((resolve) => {
+      this.store.watch(
+        (instance, entry) => this.fact(`lease ${instance}`, (v) => this.foldLease(v, instance, entry)),
+        () => resolve(),
+      );
+    });
+    const initialTimer = new Promise<void>((resolve) => this.later(resolve, 5000));
+    await Promise.race([initialized, initialTimer]);
+    // The watch's "initialized" can be missed when the stream moves under it: read every key as well.
+    try {
+      for (const [instance, entry] of await this.store.readAll()) this.fact(`lease ${instance}`, (v) => this.foldLease(v, instance, entry));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'reading the leases at start failed; the watch will bring them');
+    }
+
+    this.subs.push(
+      this.nc.subscribe(heartbeatWildcard(cluster), {
+        callback: (err, msg) => {
+          if (err) return;
+          this.onHeartbeat(msg);
+        },
+      }),
+    );
+    for (const type of ['vrrp.transition', 'vip.added', 'vip.removed']) {
+      this.subs.push(
+        this.nc.subscribe(`ha.${cluster}.evt.*.${type}`, {
+          callback: (err, msg) => {
+            if (err) return;
+            this.onAgentEvent(msg);
+          },
+        }),
+      );
+    }
+    this.watchConnection();
+    const sweepEvery = 100;
+    const sweep = setInterval(() => this.fact('heartbeat sweep', (v, now) => this.foldSweep(v, now)), sweepEvery);
+    sweep.unref();
+    this.timers.add(sweep as unknown as NodeJS.Timeout);
+
+    this.later(() => this.becomeReady(), config.heartbeats.warmupMs);
+  }
+
+  private becomeReady(): void {
+    if (this.stopping || this.ready) return;
+    this.ready = true;
+    this.requestSub = this.nc.subscribe(requestSubject(this.config.cluster), {
+      queue: ARBITER_QUEUE,
+      callback: (err, msg) => {
+        if (err) return;
+        this.onRequest(msg);
+      },
+    });
+    this.log.info({ instances: Object.keys(this.view.instances).length, nodes: Object.keys(this.view.nodes).length }, 'arbiter ready: answering requests');
+    for (const name of Object.keys(this.view.instances)) this.enqueue({ kind: 'request', origin: internal({ type: 'reconcile', instance: name }) });
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  private onRequest(msg: Msg): void {
+    this.counters.requests++;
+    const reply = msg.reply
+      ? (answer: ArbiterReply) => {
+          try {
+            msg.respond(encodeMessage(answer));
+          } catch (e) {
+            this.log.warn({ err: (e as Error).message }, 'reply not sent');
+          }
+        }
+      : undefined;
+    const parsed = parseMessage(agentRequestSchema, msg.data, 'request');
+    if (!parsed.ok) {
+      this.counters.malformed++;
+      this.log.warn({ reason: parsed.reason, subject: msg.subject }, 'malformed request refused');
+      reply?.({ type: 'refuse', v: PROTOCOL_VERSION, reason: clip(parsed.reason) });
+      return;
+    }
+    const r = parsed.value;
+    if (!this.knowsInstance(r.instance)) {
+      const reason = `request: instance: unknown instance '${r.instance}' in cluster ${this.config.cluster}`;
+      this.log.warn({ node: r.node, instance: r.instance }, reason);
+      reply?.({ type: 'refuse', v: PROTOCOL_VERSION, instance: r.instance, reason });
+      return;
+    }
+    const request: ArbiterRequest =
+      r.type === 'claim' ? { type: 'claim', instance: r.instance, node: r.node } : { type: r.type, instance: r.instance, node: r.node, epoch: r.epoch };
+    this.enqueue({ kind: 'request', origin: { request, ...(reply ? { reply } : {}), attempts: 0, replied: false } });
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    const parsed = parseMessage(heartbeatSchema, msg.data, 'heartbeat');
+    const subjectNode = msg.subject.split('.').pop() ?? '';
+    if (!parsed.ok) {
+      this.log.warn({ subject: msg.subject, reason: parsed.reason }, 'heartbeat ignored');
+      return;
+    }
+    const hb = parsed.value;
+    if (hb.node !== subjectNode) {
+      this.log.warn({ subject: msg.subject, node: hb.node }, 'heartbeat ignored: its node is not its subject\'s');
+      return;
+    }
+    const mono = monotonicMs();
+    this.fact(`heartbeat ${hb.node}`, (v, now) => {
+      const f = this.membership.heartbeat(v, hb, mono, now);
+      for (const i of f.unknown) {
+        if (this.unknownReported.has(`${hb.node}/${i}`)) continue;
+        this.unknownReported.add(`${hb.node}/${i}`);
+        this.log.warn({ node: hb.node, instance: i }, 'heartbeat reports an instance this arbiter does not arbitrate');
+      }
+      if (f.connected) this.log.info({ node: hb.node, bootId: hb.bootId }, 'node connected');
+      return { view: f.view, reconcile: f.connected ? this.instancesOf(f.view, hb.node, f.changed) : f.changed };
+    });
+  }
+
+  private onAgentEvent(msg: Msg): void {
+    const d = decodeEvent(msg.data, { subject: msg.subject });
+    if (!d.ok || d.event.cluster !== this.config.cluster) return;
+    const e = d.event;
+    this.fact(`event ${msg.subject.slice(this.subjectPrefixLength)}`, (v) => {
+      const f = this.membership.event(v, e);
+      return { view: f.view, reconcile: f.changed ? [f.changed] : [] };
+    });
+  }
+
+  /** NATS away: the write path is gone until the bucket answers again. */
+  private watchConnection(): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (this.stopping) return;
+        if (s.type === 'disconnect') {
+          this.fact('nats disconnected', (v) => ({ view: { ...v, writePath: { available: false, detail: 'the NATS connection is lost' } }, reconcile: [] }));
+        } else if (s.type === 'reconnect') {
+          this.startProbing();
+        }
+      }
+    })().catch(() => undefined);
+  }
+
+  /** A ping verdict (gateway-ping.ts). */
+  gatewayVerdict(node: string | null, verdict: Reachability, detail: string): void {
+    this.log.info({ node: node ?? '(arbiter gateway)', verdict, detail }, 'ping verdict');
+    this.fact(`ping ${node ?? 'gateway'}`, (v) => {
+      if (node === null) return { view: { ...v, gateway: verdict }, reconcile: Object.keys(v.instances) };
+      return { view: recordNodeGateway(v, node, 'reachableFromArbiter', verdict), reconcile: this.instancesOf(v, node, []) };
+    });
+  }
+
+  /** `hactl failover`: resolves with the final decision (after the revoke's write, when there is one). */
+  failover(instance: string, to: string | undefined, by: string): Promise<Decision> {
+    return new Promise((resolve) => {
+      const request: ArbiterRequest = { type: 'failover', instance, by, ...(to !== undefined ? { to } : {}) };
+      this.enqueue({ kind: 'request', origin: { request, onFinal: resolve, attempts: 0, replied: false } });
+    });
+  }
+
+  /** `hactl fence NODE`: an operator's fence; a confirmed one counts for whatever lease the node holds. */
+  fenceNode(node: string, by: string): Promise<ManualFenceResult> {
+    return new Promise((resolve) => {
+      this.fact(`manual fence ${node}`, (v, now) => {
+        const attempt = (v.nodes[node]?.fence?.attempt ?? 0) + 1;
+        const reason = `manual fence of ${node} by ${by}`;
+        const action: FenceNodeAction = {
+          type: 'fence',
+          node,
+          instance: '',
+          epoch: 0,
+          attempt,
+          idempotencyKey: `${this.config.cluster}:manual:${node}:${now}`,
+          reason,
+        };
+        this.events.publish('fence.requested', { reason, subject: node, facts: { by, manual: true } });
+        const issued = recordIssued(v, [action], now);
+        this.runFence(action, (r) => resolve({ node, ok: r.ok, confirmed: r.confirmed, reason: r.reason }));
+        return { view: issued, reconcile: [] };
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // The loop
+
+  private fact(what: string, apply: Extract<Item, { kind: 'fact' }>['apply']): void {
+    this.enqueue({ kind: 'fact', what, apply });
+  }
+
+  private enqueue(item: Item): void {
+    if (this.stopping && item.kind !== 'writeResult') {
+      if (item.kind === 'request') this.finishUnanswered(item.origin, 'the arbiter replica is stopping; ask again');
+      return;
+    }
+    this.queue.push(item);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const next = this.queue.shift()!;
+        try {
+          this.handle(next);
+        } catch (e) {
+          // A bug must not take the loop down with it; the item is dropped and logged.
+          this.log.error({ err: (e as Error).stack ?? String(e), item: next.kind }, 'arbiter loop: item failed');
+          if (next.kind !== 'fact') this.finishUnanswered(next.origin, 'internal error in the arbiter; ask again');
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private handle(item: Item): void {
+    const now = this.now();
+    switch (item.kind) {
+      case 'request':
+        if (!this.ready) {
+          this.finishUnanswered(item.origin, `the arbiter replica ${this.config.replica} is warming up (listening to heartbeats before it judges anyone); ask again`);
+          return;
+        }
+        this.decideAndRun(item.origin.request, item.origin, now);
+        return;
+      case 'writeResult':
+        this.onWriteResult(item.write, item.result, item.origin, now);
+        return;
+      case 'fact': {
+        const r = item.apply(this.view, now);
+        this.view = r.view;
+        if (!this.ready) return;
+        for (const req of r.requests ?? []) this.decideAndRun(req, internal(req), now);
+        for (const name of new Set(r.reconcile)) this.decideAndRun({ type: 'reconcile', instance: name }, internal({ type: 'reconcile', instance: name }), now);
+        return;
+      }
+    }
+  }
+
+  private decideAndRun(request: ArbiterRequest, origin: Origin, now: number): void {
+    const d = decide(this.view, request, now);
+    this.counters.decisions++;
+    this.logDecision(request, d);
+    this.view = recordIssued(this.view, d.actions, now);
+    this.execute(d, origin, now);
+    this.armDeadline(request.type === 'writeResult' ? request.write.instance : request.instance, d, now);
+  }
+
+  private onWriteResult(write: WriteLeaseAction, result: WriteResult, origin: Origin, now: number): void {
+    const { outcome } = result;
+    let v = this.view;
+    if (result.current !== undefined) v = recordLease(v, write.instance, result.current);
+    v = recordWriteResult(v, write, outcome);
+    if (outcome.ok) {
+      if (!v.writePath.available) v = { ...v, writePath: { available: true } };
+    } else if (outcome.error !== 'conflict') {
+      v = { ...v, writePath: { available: false, detail: `${outcome.error}${outcome.detail ? `: ${outcome.detail}` : ''}` } };
+      this.startProbing();
+    }
+    this.view = v;
+    if (!outcome.ok && outcome.error === 'conflict') {
+      this.counters.conflicts++;
+      if (origin.attempts < MAX_CAS_RETRIES && origin.request.type !== 'writeResult') {
+        // Lost the race: the view now holds the entry that won; decide the same request again on it.
+        origin.attempts++;
+        this.log.info({ instance: write.instance, expected: write.expectedRevision, current: outcome.currentRevision, request: origin.request.type, attempt: origin.attempts }, 'compare-and-set lost; deciding again');
+        this.decideAndRun(origin.request, origin, now);
+        return;
+      }
+    }
+    this.decideAndRun({ type: 'writeResult', write, outcome }, origin, now);
+  }
+
+  private execute(d: Decision, origin: Origin, now: number): void {
+    let writing = false;
+    for (const a of d.actions) {
+      switch (a.type) {
+        case 'writeLease':
+          writing = true;
+          this.write(a, origin);
+          break;
+        case 'fence':
+          this.runFence(a);
+          break;
+        case 'grant':
+        case 'renewed':
+        case 'released':
+        case 'veto':
+        case 'refuse':
+          this.answer(a, origin, now);
+          break;
+        case 'offer':
+        case 'orderDemote':
+          this.order(a);
+          break;
+        case 'event':
+          this.events.decision(a);
+          break;
+      }
+    }
+    if (writing) return;
+    if (origin.reply && !origin.replied) {
+      // decide() answered with something else (an order to demote, a wait): the inbox still gets an answer.
+      const instance = 'instance' in origin.request ? origin.request.instance : undefined;
+      if ((d.decision === 'wait' || d.decision === 'fenceFirst') && instance) {
+        const retryAfterMs = this.view.instances[instance]?.policy.timing.requestTimeoutMs ?? 250;
+        this.send(origin, { type: 'wait', v: PROTOCOL_VERSION, instance, reason: clip(d.reason), retryAfterMs });
+      } else {
+        this.send(origin, { type: 'refuse', v: PROTOCOL_VERSION, ...(instance ? { instance } : {}), reason: clip(d.reason) });
+      }
+    }
+    origin.onFinal?.(d);
+  }
+
+  private send(origin: Origin, answer: ArbiterReply): void {
+    if (!origin.reply || origin.replied) return;
+    origin.replied = true;
+    origin.reply(answer);
+  }
+
+  private answer(a: Extract<ArbiterAction, { type: 'grant' | 'renewed' | 'released' | 'veto' | 'refuse' }>, origin: Origin, now: number): void {
+    const r = origin.request;
+    const mine = 'node' in r && r.node === a.node && r.instance === a.instance;
+    if (!mine || !origin.reply || origin.replied) {
+      this.log.debug({ action: a.type, node: a.node, instance: a.instance }, 'answer without an inbox to go to');
+      return;
+    }
+    const v = PROTOCOL_VERSION;
+    switch (a.type) {
+      case 'grant':
+        this.send(origin, { type: 'grant', v, instance: a.instance, epoch: a.epoch, validForMs: Math.max(0, Math.floor(a.expiresAt - now)), reason: clip(a.reason) });
+        return;
+      case 'renewed':
+        this.send(origin, { type: 'renewed', v, instance: a.instance, epoch: a.epoch, validForMs: Math.max(0, Math.floor(a.expiresAt - now)) });
+        return;
+      case 'released':
+        this.send(origin, { type: 'released', v, instance: a.instance, epoch: a.epoch });
+        return;
+      case 'veto':
+        this.send(origin, { type: 'veto', v, instance: a.instance, reason: clip(a.reason), ...(a.retryAfterMs !== undefined ? { retryAfterMs: Math.max(0, Math.round(a.retryAfterMs)) } : {}) });
+        return;
+      case 'refuse':
+        this.send(origin, { type: 'refuse', v, instance: a.instance, reason: clip(a.reason) });
+        return;
+    }
+  }
+
+  private order(a: Extract<ArbiterAction, { type: 'offer' | 'orderDemote' }>): void {
+    const msg: NodeOrder = { type: a.type, v: PROTOCOL_VERSION, instance: a.instance, epoch: a.epoch, reason: clip(a.reason) };
+    try {
+      this.nc.publish(nodeSubject(this.config.cluster, a.node), encodeMessage(msg));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, node: a.node, order: a.type }, 'order not published');
+    }
+  }
+
+  private write(w: WriteLeaseAction, origin: Origin): void {
+    this.counters.writes++;
+    const p = this.store.write(w).then((result) => this.enqueue({ kind: 'writeResult', write: w, result, origin }));
+    this.track(p);
+  }
+
+  private runFence(a: FenceNodeAction, then?: (r: FenceResult) => void): void {
+    const fencer = this.fencers.for(a.node);
+    const started = this.now();
+    const finish = (r: FenceResult): void => {
+      this.runningFences.delete(a.node);
+      const confirmed = r.ok && r.confirmed;
+      this.events.publish(
+        'fence.result',
+        {
+          subject: a.node,
+          epoch: a.epoch,
+          attempt: a.attempt,
+          backend: r.backend,
+          ok: r.ok,
+          confirmed: r.confirmed,
+          durationMs: Math.max(0, r.durationMs),
+          idempotencyKey: clip(a.idempotencyKey, 256),
+          ...(r.code ? { detail: r.code } : {}),
+          reason: clip(r.reason),
+        },
+        a.instance || undefined,
+      );
+      this.log[confirmed ? 'info' : 'warn']({ node: a.node, instance: a.instance || undefined, epoch: a.epoch, ok: r.ok, confirmed: r.confirmed, reason: r.reason }, 'fence result');
+      this.fact(`fence result ${a.node}`, (v, now) => ({
+        view: recordFenceResult(v, a.node, confirmed, now, confirmed ? undefined : r.reason),
+        reconcile: Object.keys(v.instances),
+      }));
+      then?.(r);
+    };
+    if (!fencer) {
+      finish({ ok: false, confirmed: false, attempts: 0, reason: `no fencing backend configured for node ${a.node}`, durationMs: 0, backend: 'webhook', action: 'off', node: a.node, code: 'KQ_ERR_FENCE_CONFIG' });
+      return;
+    }
+    if (this.runningFences.has(a.node)) {
+      this.log.info({ node: a.node }, 'a fence of this node is already running on this replica');
+      return;
+    }
+    this.runningFences.add(a.node);
+    this.counters.fences++;
+    this.log.warn({ node: a.node, instance: a.instance || undefined, epoch: a.epoch, attempt: a.attempt, backend: fencer.description, reason: a.reason }, 'fencing');
+    const p = fencer
+      .fence(
+        {
+          action: 'off',
+          node: a.node,
+          cluster: this.config.cluster,
+          ...(a.instance ? { instance: a.instance, epoch: a.epoch } : {}),
+          reason: clip(a.reason),
+          idempotencyKey: a.idempotencyKey,
+        },
+        {
+          signal: this.fenceAbort.signal,
+          onAttempt: (at) => this.log.info({ node: a.node, attempt: at.attempt, kind: at.kind, status: at.status, outcome: at.outcome, error: at.error }, 'fence attempt'),
+        },
+      )
+      .then(finish, (e: unknown) =>
+        finish({ ok: false, confirmed: false, attempts: 0, reason: `fencer failed: ${(e as Error).message}`, durationMs: this.now() - started, backend: fencer.backend, action: 'off', node: a.node }),
+      );
+    this.track(p);
+  }
+
+  // -------------------------------------------------------------------------
+  // Folds
+
+  private foldLease(v: ArbiterView, instance: string, entry: LeaseEntry | null): { view: ArbiterView; reconcile: string[] } {
+    if (!(instance in v.instances)) return { view: v, reconcile: [] };
+    const before = v.instances[instance]?.lease?.revision ?? 0;
+    const next = recordLease(v, instance, entry);
+    const after = next.instances[instance]?.lease?.revision ?? 0;
+    if (after !== before) this.armDeadline(instance, null, this.now(), next);
+    // Another replica's write: no reconcile here (that replica moves its own work on); the deadline covers time.
+    return { view: next, reconcile: [] };
+  }
+
+  private foldSweep(v: ArbiterView, now: number): { view: ArbiterView; reconcile: string[]; requests: ArbiterRequest[] } {
+    if (!this.ready) return { view: v, reconcile: [], requests: [] };
+    const s = this.membership.sweep(v, monotonicMs(), now);
+    const requests: ArbiterRequest[] = [];
+    for (const node of s.gone) {
+      this.log.warn({ node, missed: this.config.heartbeats.missed }, 'node gone: heartbeats stopped');
+      for (const [name, inst] of Object.entries(s.view.instances)) {
+        const lv = inst.lease?.value;
+        if (lv && (lv.holder === node || lv.outgoing?.node === node)) requests.push({ type: 'nodeGone', instance: name, node });
+      }
+    }
+    const reconcile = s.gone.length > 0 ? Object.keys(s.view.instances) : s.changed;
+    return { view: s.view, reconcile, requests };
+  }
+
+  /** The instances a node is a member or incumbent of, plus `extra`. */
+  private instancesOf(v: ArbiterView, node: string, extra: readonly string[]): string[] {
+    const out = new Set(extra);
+    for (const [name, inst] of Object.entries(v.instances)) {
+      const lv = inst.lease?.value;
+      if (node in inst.members || lv?.holder === node || lv?.outgoing?.node === node) out.add(name);
+    }
+    return [...out];
+  }
+
+  // -------------------------------------------------------------------------
+  // Time
+
+  /** One timer per instance at its next deadline; a waiting decision also looks again after a renewal interval. */
+  private armDeadline(instance: string, d: Decision | null, now: number, view: ArbiterView = this.view): void {
+    if (this.stopping) return;
+    const inst = view.instances[instance];
+    if (!inst) return;
+    const candidates: number[] = [];
+    const next = nextDeadline(view, instance, now);
+    if (next !== null) candidates.push(next);
+    if (d && (d.decision === 'wait' || d.decision === 'fenceFirst' || d.decision === 'writeFailed')) candidates.push(now + inst.policy.timing.renewIntervalMs);
+    if (candidates.length === 0) return;
+    const at = Math.min(...candidates);
+    const existing = this.deadlines.get(instance);
+    if (existing && existing.at <= at && existing.at > now) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.deadlines.delete(instance);
+      this.enqueue({ kind: 'request', origin: internal({ type: 'reconcile', instance }) });
+    }, Math.max(0, at - now) + 1);
+    timer.unref();
+    this.deadlines.set(instance, { at, timer });
+  }
+
+  /** After a failed write or a reconnect: ask the bucket until it answers, then reconcile everything. */
+  private startProbing(): void {
+    if (this.probing || this.stopping) return;
+    this.probing = true;
+    const round = async (): Promise<void> => {
+      while (!this.stopping) {
+        const r = await this.store.probe();
+        if (r.ok) {
+          this.fact('write path back', (v) => ({ view: { ...v, writePath: { available: true } }, reconcile: Object.keys(v.instances) }));
+          break;
+        }
+        this.fact('write path down', (v) => ({ view: { ...v, writePath: { available: false, detail: r.detail } }, reconcile: [] }));
+        await new Promise<void>((res) => this.later(() => res(), 500));
+      }
+      this.probing = false;
+    };
+    this.track(round());
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'background task failed'));
+    this.inFlight.add(q);
+    void q.finally(() => this.inFlight.delete(q));
+  }
+
+  private finishUnanswered(origin: Origin, reason: string): void {
+    const instance = 'instance' in origin.request ? origin.request.instance : undefined;
+    this.send(origin, { type: 'refuse', v: PROTOCOL_VERSION, ...(instance ? { instance } : {}), reason });
+    origin.onFinal?.({ decision: 'refuse', reason, actions: [] });
+  }
+
+  private logDecision(request: ArbiterRequest, d: Decision): void {
+    const instance = 'instance' in request ? request.instance : request.write.instance;
+    const node = 'node' in request ? request.node : undefined;
+    const quiet = d.decision === 'noop' || (request.type === 'renew' && d.decision === 'propose') || (request.type === 'writeResult' && d.decision === 'renew');
+    const fields = { request: request.type, instance, ...(node ? { node } : {}), decision: d.decision, reason: d.reason };
+    if (quiet) this.log.debug(fields, 'decision');
+    else this.log.info(fields, 'decision');
+  }
+
+  // -------------------------------------------------------------------------
+  // Stop
+
+  /**
+   * Clean stop: no new requests (the queue group's other replicas take them),
+   * the writes in flight finish and their answers go out, running fences are
+   * aborted (their receivers' idempotency makes a later retry safe), timers
+   * cleared. The caller then closes the NATS connection.
+   */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.stopping) return;
+    if (this.requestSub) await this.requestSub.drain().catch(() => undefined);
+    this.stopping = true;
+    for (const s of this.subs) s.unsubscribe();
+    for (const t of this.timers) clearTimeout(t);
+    for (const { timer } of this.deadlines.values()) clearTimeout(timer);
+    this.deadlines.clear();
+    this.fenceAbort.abort();
+    const settle = Promise.all([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settle, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    this.store.close();
+    for (const origin of this.queue.filter((i): i is Extract<Item, { kind: 'request' }> => i.kind === 'request').map((i) => i.origin)) {
+      this.finishUnanswered(origin, 'the arbiter replica is stopping; ask again');
+    }
+    this.queue.length = 0;
+  }
+}
+
+function internal(request: ArbiterRequest): Origin {
+  return { request, attempts: 0, replied: false };
+}

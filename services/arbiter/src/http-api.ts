@@ -1,0 +1,209 @@
+/**
+ * The arbiter's HTTP API (node:http, no framework):
+ *
+ *   GET  /v1/status                 the view: instances (lease, holder, epoch,
+ *                                   expiry, members), nodes, write path, gateway
+ *   POST /v1/failover {instance, to?}   forced failover (bearer token)
+ *   POST /v1/fence {node}               an operator's fence (bearer token)
+ *
+ * Answers are JSON. A POST without a valid `Authorization: Bearer <token>` is
+ * 401 with the reason; a body that does not validate is 400 naming the field
+ * (zod path and message); an unknown instance or node is 404; a failover
+ * decide() refuses is 409 with its reason. Bodies are capped at 16 KiB.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { Logger } from '../../../libs/common/src/log.js';
+import type { ArbiterView } from '../../../libs/arbiter/src/types.js';
+import type { Arbiter } from './arbiter.js';
+import type { TokenSet } from './tokens.js';
+
+const MAX_BODY = 16 * 1024;
+const nodeToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "-" and "_", 1 to 64 characters');
+
+export const failoverBodySchema = z.strictObject({ instance: nodeToken, to: nodeToken.optional() });
+export const fenceBodySchema = z.strictObject({ node: nodeToken });
+
+type Reply = { status: number; body: unknown; headers?: Record<string, string> };
+
+/** `host:port` → listen arguments; `[::1]:8440` for IPv6. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(listen) ?? /^([^:]+):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`http.listen ${listen}: expected HOST:PORT`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** The status document: what the arbiter knows, as JSON. */
+export function statusDocument(view: ArbiterView, replica: string, ready: boolean, now: number): unknown {
+  const instances: Record<string, unknown> = {};
+  for (const [name, inst] of Object.entries(view.instances)) {
+    const l = inst.lease;
+    const v = l?.value;
+    instances[name] = {
+      mode: inst.policy.mode,
+      fencing: inst.policy.fencing,
+      timing: inst.policy.timing,
+      lease: l && v
+        ? {
+            revision: l.revision,
+            holder: v.holder,
+            epoch: v.epoch,
+            grantedAt: v.grantedAt ? new Date(v.grantedAt).toISOString() : null,
+            renewedAt: v.renewedAt ? new Date(v.renewedAt).toISOString() : null,
+            expiresAt: v.expiresAt ? new Date(v.expiresAt).toISOString() : null,
+            expiresInMs: v.holder !== null ? Math.max(0, v.expiresAt - now) : null,
+            live: v.holder !== null && now < v.expiresAt,
+            reason: v.reason,
+            ...(v.outgoing ? { outgoing: v.outgoing } : {}),
+            ...(v.reservedFor ? { reservedFor: v.reservedFor } : {}),
+          }
+        : null,
+      members: inst.members,
+      ...(inst.pendingWrite ? { pendingWrite: { expectedRevision: inst.pendingWrite.expectedRevision, intent: inst.pendingWrite.intent } } : {}),
+    };
+  }
+  return { cluster: view.cluster, replica, ready, at: new Date(now).toISOString(), writePath: view.writePath, gateway: view.gateway, nodes: view.nodes, instances };
+}
+
+function zodProblem(e: z.ZodError): string {
+  const first = e.issues[0]!;
+  if (first.code === 'unrecognized_keys') return `${first.keys.join(', ')}: unknown field`;
+  return `${first.path.length > 0 ? first.path.join('.') : '(body)'}: ${first.message}`;
+}
+
+export interface HttpApiOptions {
+  readonly arbiter: Arbiter;
+  readonly tokens: TokenSet;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+export class HttpApi {
+  private readonly server: Server;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: HttpApiOptions) {
+    this.now = opts.now ?? Date.now;
+    this.server = createServer((req, res) => {
+      this.route(req).then(
+        (r) => this.send(res, r),
+        (e: unknown) => {
+          opts.log.error({ err: (e as Error).stack ?? String(e), url: req.url }, 'http handler failed');
+          this.send(res, { status: 500, body: { error: 'internal error' } });
+        },
+      );
+    });
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 120_000;
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  private send(res: ServerResponse, r: Reply): void {
+    if (res.headersSent) return;
+    const body = JSON.stringify(r.body);
+    res.writeHead(r.status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...(r.headers ?? {}) });
+    res.end(`${body}\n`);
+  }
+
+  private async route(req: IncomingMessage): Promise<Reply> {
+    const url = new URL(req.url ?? '/', 'http://arbiter');
+    const path = url.pathname;
+    const known = ['/v1/status', '/v1/failover', '/v1/fence'];
+    if (!known.includes(path)) {
+      req.resume();
+      return { status: 404, body: { error: `no such endpoint ${path}; expected one of ${known.join(', ')}` } };
+    }
+    if (path === '/v1/status') {
+      req.resume();
+      if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: { error: `${req.method} not allowed on ${path}; use GET` }, headers: { allow: 'GET' } };
+      const a = this.opts.arbiter;
+      return { status: 200, body: statusDocument(a.snapshot(), a.config.replica, a.isReady, this.now()) };
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      return { status: 405, body: { error: `${req.method} not allowed on ${path}; use POST` }, headers: { allow: 'POST' } };
+    }
+    const who = this.authenticate(req);
+    if (!who.ok) {
+      req.resume();
+      return { status: 401, body: { error: who.reason }, headers: { 'www-authenticate': 'Bearer realm="keepquorum-arbiter"' } };
+    }
+    const raw = await readBody(req);
+    if (!raw.ok) return { status: raw.status, body: { error: raw.reason } };
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.text);
+    } catch (e) {
+      return { status: 400, body: { error: `body: not JSON (${(e as Error).message})` } };
+    }
+    return path === '/v1/failover' ? this.failover(json, who.name) : this.fence(json, who.name);
+  }
+
+  private authenticate(req: IncomingMessage): { ok: true; name: string } | { ok: false; reason: string } {
+    const header = req.headers.authorization;
+    if (header === undefined) return { ok: false, reason: 'no Authorization header; send Authorization: Bearer <token>' };
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) return { ok: false, reason: 'the Authorization header is not "Bearer <token>"' };
+    if (this.opts.tokens.size === 0) return { ok: false, reason: 'this arbiter has no tokens configured (http.tokensFile or http.tokensEnv)' };
+    const name = this.opts.tokens.check(m[1]!);
+    if (name === null) return { ok: false, reason: 'the bearer token is not accepted' };
+    return { ok: true, name };
+  }
+
+  private async failover(json: unknown, by: string): Promise<Reply> {
+    const body = failoverBodySchema.safeParse(json);
+    if (!body.success) return { status: 400, body: { error: zodProblem(body.error) } };
+    const { instance, to } = body.data;
+    const a = this.opts.arbiter;
+    if (!a.knowsInstance(instance)) return { status: 404, body: { error: `instance: unknown instance '${instance}'` } };
+    this.opts.log.info({ instance, to, by }, 'forced failover asked');
+    const d = await a.failover(instance, to, by);
+    const status = d.decision === 'failover' || d.decision === 'offer' || d.decision === 'grant' ? 200 : d.decision === 'writeFailed' ? 503 : 409;
+    return { status, body: { decision: d.decision, reason: d.reason } };
+  }
+
+  private async fence(json: unknown, by: string): Promise<Reply> {
+    const body = fenceBodySchema.safeParse(json);
+    if (!body.success) return { status: 400, body: { error: zodProblem(body.error) } };
+    const { node } = body.data;
+    const a = this.opts.arbiter;
+    if (!a.fencerFor(node)) return { status: 404, body: { error: `node: no fencing backend for node '${node}' (nodes.${node}.fencing or defaultFencing)` } };
+    this.opts.log.warn({ node, by }, 'manual fence asked');
+    const r = await a.fenceNode(node, by);
+    return { status: r.ok && r.confirmed ? 200 : 502, body: r };
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<{ ok: true; text: string } | { ok: false; status: number; reason: string }> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+    req.resume();
+    return { ok: false, status: 415, reason: `body: content-type ${type}; expected application/json` };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return { ok: false, status: 413, reason: `body: larger than ${MAX_BODY} bytes` };
+    chunks.push(chunk);
+  }
+  return { ok: true, text: Buffer.concat(chunks).toString('utf8') };
+}
