@@ -27,6 +27,7 @@ import {
 import type { AgentConfig, VrrpInstanceConfig } from '../../../libs/config/src/mod.js';
 import {
   CheckRunner,
+  icmpCheck,
   Notifier,
   prepareNotify,
   trackScriptCheck,
@@ -35,7 +36,11 @@ import {
   type PreparedNotify,
   type ScriptGlobals,
 } from '../../../libs/checks/src/mod.js';
-import { InstanceRunner, type Transition } from './instance-runner.js';
+import { InstanceRunner, type LeasePort, type Transition } from './instance-runner.js';
+import { resolveArbiter, type ResolvedArbiter } from '../../../libs/config/src/arbiter.js';
+import type { Reachability } from '../../../libs/arbiter/src/types.js';
+import type { InstanceReport } from '../../../libs/arbiter/src/protocol.js';
+import type { ArbiterLink } from './lease-client.js';
 import { TimerPool } from './timer-pool.js';
 import { InstanceTracking, trackedItems } from './tracking.js';
 import { followTransition, groupFaults, groupState, type SyncGroup } from './sync-groups.js';
@@ -56,6 +61,10 @@ interface LiveInstance {
   tracking: InstanceTracking;
   notify: PreparedNotify;
   started: boolean;
+  /** Mode, fencing and lease timing (mode off: plain VRRP). */
+  arbiter: ResolvedArbiter;
+  /** The state notify scripts last heard about: CLAIMING is BACKUP to them. */
+  notified: NotifyState | null;
   /**
    * Encoded adverts by priority and destination: a steady master sends the
    * same bytes every interval, so they are encoded once (cleared when the
@@ -81,7 +90,9 @@ export interface AgentStatus {
     since: number;
     faults: readonly string[];
     counters: InstanceRunner['counters'];
+    arbiter?: { mode: string; phase: string; epoch: number | null; arbiter: string };
   }>;
+  arbiter?: unknown;
   refused: Record<string, Record<string, number>>;
   memory: NodeJS.MemoryUsage;
   timers: { wakeups: number; fired: number };
@@ -111,13 +122,22 @@ export class Agent {
   private readonly checks = new Map<string, CheckRunner>();
   private readonly groups: LiveGroup[] = [];
   private readonly notifier: Notifier;
+  /** Each instance's use of the arbiter, resolved once (libs/config arbiter.ts). */
+  private readonly policies: Map<string, ResolvedArbiter>;
+  /** The node's gateway check's name, when the arbiter needs one. */
+  private readonly gatewayCheck: string | null;
+  private gateway: Reachability = 'unknown';
 
   private constructor(
     readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly onTransition: (t: Transition) => void,
     private readonly events: EventSink,
+    private readonly arbiter: ArbiterLink | null,
   ) {
+    this.policies = new Map(resolveArbiter(config).instances.map((r) => [r.instance, r]));
+    const anyArbiter = [...this.policies.values()].some((p) => p.mode !== 'off');
+    this.gatewayCheck = anyArbiter && config.node.gateway ? `gateway ${config.node.gateway.address}` : null;
     this.notifier = new Notifier({
       onRun: (e) => {
         const fields = { instance: e.transition.name, state: e.transition.state, argv: e.argv, ok: e.result.ok, exitCode: e.result.exitCode, timedOut: e.result.timedOut, ms: Math.round(e.result.durationMs) };
@@ -131,8 +151,8 @@ export class Agent {
     return { scriptUser: this.config.global.scriptUser, enableScriptSecurity: this.config.global.enableScriptSecurity };
   }
 
-  static async start(config: AgentConfig, log: Logger, opts: { onTransition?: (t: Transition) => void; events?: EventSink } = {}): Promise<Agent> {
-    const agent = new Agent(config, log, opts.onTransition ?? (() => {}), opts.events ?? SILENT_SINK);
+  static async start(config: AgentConfig, log: Logger, opts: { onTransition?: (t: Transition) => void; events?: EventSink; arbiter?: ArbiterLink | null } = {}): Promise<Agent> {
+    const agent = new Agent(config, log, opts.onTransition ?? (() => {}), opts.events ?? SILENT_SINK, opts.arbiter ?? null);
     await agent.boot();
     return agent;
   }
@@ -167,6 +187,11 @@ export class Agent {
         if (tracked) await this.applyTracking(inst, 'interface', t.name, tracked.running ? 'good' : 'failing');
       }
     }
+    if (this.arbiter) {
+      // Heartbeats as often as the most frequent renewal: the arbiter counts a node gone after a few missed.
+      const renewals = this.instances.filter((i) => i.arbiter.mode !== 'off').map((i) => i.arbiter.timing.renewIntervalMs);
+      this.arbiter.start(Math.min(5000, Math.max(250, Math.min(...renewals))), () => this.heartbeatReport());
+    }
     for (const check of this.checks.values()) check.start();
     for (const inst of this.instances) await this.startWhenReady(inst);
     if (this.events.enabled) this.reportRefusals();
@@ -184,14 +209,41 @@ export class Agent {
       for (const w of script?.warnings ?? []) this.log.warn({ check: name }, w);
       this.checks.set(name, new CheckRunner(definition, { onResult: (r) => this.onCheckResult(r), onError: (err) => this.log.error({ check: name, err }, 'check failed to run') }));
     }
+    const gw = this.config.node.gateway;
+    if (this.gatewayCheck && gw) {
+      // The gateway: an ICMP check every instance under the arbiter tracks with weight 0 (FAULT when it fails).
+      const name = this.gatewayCheck;
+      const definition = { name, intervalMs: gw.intervalMs, rise: gw.rise, fall: gw.fall, run: icmpCheck({ address: gw.address, timeoutMs: gw.timeoutMs }) };
+      this.checks.set(name, new CheckRunner(definition, { onResult: (r) => this.onCheckResult(r), onError: (err) => this.log.error({ check: name, err }, 'check failed to run') }));
+    }
+  }
+
+  /** The heartbeat's content: the gateway verdict and every instance's state. */
+  private heartbeatReport(): { gateway: Reachability; instances: InstanceReport[] } {
+    return {
+      gateway: this.gateway,
+      instances: this.instances.map((i) => {
+        const report: InstanceReport = {
+          instance: i.config.name,
+          state: i.runner.agentState,
+          priority: i.runner.state.effectivePriority,
+          vip: i.runner.state.name === 'MASTER',
+          mode: i.arbiter.mode,
+          fencing: i.arbiter.fencing,
+        };
+        const epoch = i.runner.holderState?.lease?.epoch;
+        return epoch !== undefined ? { ...report, epoch } : report;
+      }),
+    };
   }
 
   private onCheckResult(r: CheckResultEvent): void {
     const fields = { check: r.name, ok: r.ok, latencyMs: Math.round(r.latencyMs * 10) / 10, status: r.status, output: r.output };
     const kind = this.config.scripts[r.name];
+    const isGateway = r.name === this.gatewayCheck;
     this.events.checkResult({
       check: r.name,
-      kind: kind?.icmp ? 'icmp' : kind?.tcp ? 'tcp' : kind?.http ? 'http' : 'script',
+      kind: kind?.icmp || isGateway ? 'icmp' : kind?.tcp ? 'tcp' : kind?.http ? 'http' : 'script',
       ok: r.ok,
       latencyMs: r.latencyMs,
       output: r.output,
@@ -201,6 +253,14 @@ export class Agent {
     });
     if (r.changed) this.log.info({ ...fields, reason: r.reason }, `check ${r.name}: ${r.status}`);
     else this.log.debug(fields, 'check result');
+    if (isGateway) {
+      const status: Reachability = r.status === 'good' ? 'up' : r.status === 'failing' ? 'down' : 'unknown';
+      if (status !== this.gateway) {
+        this.gateway = status;
+        for (const inst of this.instances) void inst.runner.leaseEvent({ type: 'gateway', status });
+        this.arbiter?.reportSoon();
+      }
+    }
     for (const inst of this.instances) {
       if (inst.tracking.tracks('check', r.name)) void this.applyTracking(inst, 'check', r.name, r.status);
     }
@@ -270,7 +330,10 @@ export class Agent {
       },
       log,
     );
-    const tracking = new InstanceTracking(config.priority, trackedItems(config, this.config));
+    const policy = this.policies.get(config.name)!;
+    const items = trackedItems(config, this.config);
+    if (this.gatewayCheck && policy.mode !== 'off') items.push({ label: this.gatewayCheck, kind: 'check', key: this.gatewayCheck, weight: 0, reverse: false });
+    const tracking = new InstanceTracking(config.priority, items);
     const { prepared: notify } = await prepareNotify(config.notify, this.scriptGlobals, { owner: `vrrp_instance ${config.name}`, source: config.source });
     const live: LiveInstance = {
       config,
@@ -282,6 +345,8 @@ export class Agent {
       tracking,
       notify,
       started: false,
+      arbiter: policy,
+      notified: null,
       encoded: new Map(),
       runner: undefined as unknown as InstanceRunner,
     };
@@ -310,8 +375,20 @@ export class Agent {
       },
       log,
       this.timers,
+      this.leasePort(config.name, policy),
     );
+    if (live.runner.holderState) this.arbiter!.register(config.name, (e) => void live.runner.leaseEvent(e));
     return live;
+  }
+
+  private leasePort(instance: string, policy: ResolvedArbiter): LeasePort | null {
+    const link = this.arbiter;
+    if (!link || policy.mode === 'off') return null;
+    return {
+      params: { mode: policy.mode, timing: policy.timing, gatewayConfigured: this.gatewayCheck !== null },
+      send: (a) => link.send(instance, a, policy.timing.requestTimeoutMs),
+      publish: (e) => this.events.lease(instance, e),
+    };
   }
 
   private configuredSource(config: VrrpInstanceConfig): string | undefined {
@@ -470,7 +547,9 @@ export class Agent {
   }
 
   private transitioned(inst: LiveInstance, t: Transition): void {
-    const state: NotifyState = t.to === 'INIT' ? 'STOP' : t.to;
+    // CLAIMING is keepquorum's: notify scripts and sync groups see BACKUP, as keepalived would show it.
+    const asVrrp = (s: Transition['from']): VrrpStateName => (s === 'CLAIMING' ? 'BACKUP' : s);
+    const state = (t.to === 'INIT' ? 'STOP' : asVrrp(t.to)) as NotifyState;
     const master = inst.runner.state.master;
     this.events.transition({
       instance: inst.config.name,
@@ -483,18 +562,25 @@ export class Agent {
       masterSeen: master ? { address: master.address, priority: master.priority } : null,
       ...(t.lateMs !== undefined ? { lateMs: t.lateMs } : {}),
     });
-    void this.notifier.notify(inst.notify, { type: 'INSTANCE', name: inst.config.name, state, priority: t.priority });
+    if (state !== inst.notified) {
+      inst.notified = state;
+      void this.notifier.notify(inst.notify, { type: 'INSTANCE', name: inst.config.name, state, priority: t.priority });
+    }
     this.onTransition(t);
+    this.arbiter?.reportSoon();
+    const from = asVrrp(t.from);
+    const to = asVrrp(t.to);
+    if (from === to) return;
     for (const g of this.groups) {
       if (!g.group.members.includes(inst.config.name)) continue;
       if (!this.stopping) {
-        for (const f of followTransition(g.group, { member: inst.config.name, from: t.from, to: t.to, reason: t.reason })) {
+        for (const f of followTransition(g.group, { member: inst.config.name, from, to, reason: t.reason })) {
           void this.instanceNamed(f.member)?.runner.handle(f.event);
         }
       }
       this.notifyGroup(g);
     }
-    if (t.to === 'FAULT' || t.from === 'FAULT') void this.applyGroupFaults(inst.config.name);
+    if (to === 'FAULT' || from === 'FAULT') void this.applyGroupFaults(inst.config.name);
   }
 
   private notifyGroup(g: LiveGroup): void {
@@ -534,14 +620,18 @@ export class Agent {
       node: this.config.node.id,
       instances: this.instances.map((i) => ({
         name: i.config.name,
-        state: i.runner.state.name,
+        state: i.runner.agentState,
         priority: i.config.priority,
         effectivePriority: i.runner.state.effectivePriority,
         master: i.runner.state.master?.address ?? null,
         since: i.runner.state.since,
         faults: i.runner.state.faults,
         counters: i.runner.counters,
+        ...(i.runner.holderState
+          ? { arbiter: { mode: i.arbiter.mode, phase: i.runner.agentState, epoch: i.runner.holderState.lease?.epoch ?? null, arbiter: i.runner.holderState.arbiter } }
+          : {}),
       })),
+      ...(this.arbiter ? { arbiter: this.arbiter.status() } : {}),
       refused,
       memory: process.memoryUsage(),
       timers: { ...this.timers.counters },
@@ -559,6 +649,12 @@ export class Agent {
     this.linkWatch?.close();
     await Promise.all([...this.checks.values()].map((c) => c.stop()));
     await released;
+    if (this.arbiter) {
+      // The releases went out after the VIPs were removed: give their answers a
+      // moment (the arbiter may hand over at once), then close the link.
+      await this.arbiter.drain(Math.max(250, ...this.instances.map((i) => 2 * i.arbiter.timing.requestTimeoutMs)));
+      await this.arbiter.close();
+    }
     // notify_stop and the last transitions' scripts run before we exit, but a
     // hung script must not hold the stop past systemd's patience: abort after 5 s.
     const closing = this.notifier.close();

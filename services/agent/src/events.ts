@@ -13,6 +13,7 @@ import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { KqError } from '../../../libs/common/src/errors.js';
 import type { AgentConfig } from '../../../libs/config/src/mod.js';
+import type { HolderLeaseEvent } from '../../../libs/arbiter/src/holder.js';
 import type { EventPublisher } from '../../../libs/events/src/mod.js';
 
 export type AgentStateName = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'CLAIMING';
@@ -60,6 +61,8 @@ export interface EventSink {
   vipRemoved(e: VipEvent): void;
   garpSent(instance: string, iface: string, address: string): void;
   packetsRejected(iface: string, periodMs: number, counts: Record<string, number>): void;
+  /** The holder's side of its lease: a renewal that failed, a self-demotion. */
+  lease(instance: string, e: HolderLeaseEvent): void;
   /** Records agent.stopped and flushes what it can within `timeoutMs`. */
   stop(reason: string, signal: string | undefined, released: string[], timeoutMs: number): Promise<void>;
   backlog(): unknown;
@@ -75,6 +78,7 @@ export const SILENT_SINK: EventSink = {
   vipRemoved: () => {},
   garpSent: () => {},
   packetsRejected: () => {},
+  lease: () => {},
   stop: async () => {},
   backlog: () => null,
 };
@@ -179,6 +183,12 @@ class PublishingSink implements EventSink {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     if (total === 0) return;
     this.later((p) => p.publish('packet.rejected', { interface: iface, periodMs, total, counts }, { at }));
+  }
+
+  lease(instance: string, e: HolderLeaseEvent): void {
+    const at = new Date();
+    if (e.name === 'lease.renewal_failed') this.later((p) => p.publish('lease.renewal_failed', e.data, { instance, at }));
+    else this.later((p) => p.publish('lease.self_demoted', e.data, { instance, at }));
   }
 
   async stop(reason: string, signal: string | undefined, released: string[], timeoutMs: number): Promise<void> {

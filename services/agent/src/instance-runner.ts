@@ -13,6 +13,18 @@
 import type { Logger } from 'pino';
 import { TimerPool, type PooledTimer } from './timer-pool.js';
 import {
+  holderStep,
+  initialHolderState,
+  nextHolderDeadline,
+  type HolderAction,
+  type HolderEvent,
+  type HolderLeaseEvent,
+  type HolderParams,
+  type HolderResult,
+  type HolderState,
+} from '../../../libs/arbiter/src/holder.js';
+import { masterDownIntervalMs } from '../../../libs/vrrp/src/timers.js';
+import {
   initialState,
   nextDeadline,
   step,
@@ -24,10 +36,13 @@ import {
   type VrrpStateName,
 } from '../../../libs/vrrp/src/mod.js';
 
+/** VRRP's states and CLAIMING: VRRP said "become master", the lease is asked for, no VIP yet. */
+export type AgentStateName = VrrpStateName | 'CLAIMING';
+
 export interface Transition {
   instance: string;
-  from: VrrpStateName;
-  to: VrrpStateName;
+  from: AgentStateName;
+  to: AgentStateName;
   reason: string;
   priority: number;
   master: string | null;
@@ -47,6 +62,29 @@ export interface InstancePorts {
   startAnnouncing(): void;
   stopAnnouncing(): void;
   onTransition(t: Transition): void;
+}
+
+/**
+ * The arbiter, for an instance whose mode is not off: requests go out through
+ * `send` (answers come back through InstanceRunner.leaseEvent), lease events
+ * through `publish`. Without it the runner is plain VRRP, as before.
+ */
+export interface LeasePort {
+  readonly params: HolderParams;
+  send(action: Extract<HolderAction, { type: 'sendClaim' | 'sendRenew' | 'sendRelease' }>): void;
+  publish(event: HolderLeaseEvent): void;
+}
+
+/** What the runner does: VRRP's actions, and the lease's requests and events in their place among them. */
+type RunnerAction = VrrpAction | { type: 'lease'; action: Extract<HolderAction, { type: 'sendClaim' | 'sendRenew' | 'sendRelease' | 'publishEvent' }> };
+
+type RunnerEvent = VrrpEvent | { type: 'holder'; event: HolderEvent };
+
+/** Why the VRRP state is parked in BACKUP while the holder claims. */
+interface Parked {
+  cause: 'vrrp' | 'offer';
+  /** What VRRP said when it asked for MASTER (kept for the transition's reason on the grant). */
+  vrrpReason: string | null;
 }
 
 export interface InstanceCounters {
@@ -69,7 +107,14 @@ export function advertSlackMs(advertIntervalCs: number): number {
 export class InstanceRunner {
   private current: InstanceState;
   private parameters: InstanceParams;
-  private readonly queue: VrrpEvent[] = [];
+  private readonly queue: RunnerEvent[] = [];
+  /** The lease (null in mode off). */
+  private holder: HolderState | null;
+  /** Non-null while CLAIMING: VRRP's MASTER is held back until the grant. */
+  private parked: Parked | null = null;
+  private holderTimer: NodeJS.Timeout | null = null;
+  /** When the last advert with a priority above 0 arrived: failsafe's "is the master silent?". */
+  private lastMasterAdvertAt: number | null = null;
   /** Set while an action waits or queued events remain: new events queue behind it. */
   private busy: Promise<void> | null = null;
   /** Inside the synchronous part of an action list: an event arriving now (a listener reaching back) queues. */
@@ -98,9 +143,26 @@ export class InstanceRunner {
     private readonly log: Logger,
     /** Shared with the agent's other instances, so their adverts share wakeups. */
     private readonly pool: TimerPool = new TimerPool(ports.now),
+    private readonly lease: LeasePort | null = null,
   ) {
     this.parameters = params;
     this.current = initialState(params, ports.now());
+    this.holder = lease && lease.params.mode !== 'off' ? initialHolderState() : null;
+  }
+
+  /** VRRP's state, or CLAIMING while the lease is asked for. */
+  get agentState(): AgentStateName {
+    return this.parked ? 'CLAIMING' : this.current.name;
+  }
+
+  get holderState(): HolderState | null {
+    return this.holder;
+  }
+
+  /** An answer, an order, the gateway's or NATS's state: handled in turn with VRRP's events. */
+  leaseEvent(event: HolderEvent): Promise<void> {
+    if (!this.holder) return RESOLVED;
+    return this.handleAt({ type: 'holder', event }, undefined);
   }
 
   get params(): InstanceParams {
@@ -125,7 +187,7 @@ export class InstanceRunner {
    * As handle; a pooled timer that fired within its slack, a little before its
    * deadline, is handled as of the deadline (the advert leaves early on purpose).
    */
-  private handleAt(event: VrrpEvent, at: number | undefined): Promise<void> {
+  private handleAt(event: RunnerEvent, at: number | undefined): Promise<void> {
     if (this.stopped && event.type !== 'shutdown') return RESOLVED;
     if (this.busy || this.acting) {
       this.queue.push(event);
@@ -142,6 +204,7 @@ export class InstanceRunner {
   advertReceived(advert: Advertisement, source: string): void {
     this.counters.advertsReceived++;
     if (advert.priority === 0) this.counters.priorityZeroReceived++;
+    else if (this.holder) this.lastMasterAdvertAt = this.ports.now();
     void this.handle({ type: 'advert', advert, source });
   }
 
@@ -153,6 +216,8 @@ export class InstanceRunner {
     await this.handle({ type: 'shutdown' });
     this.stopped = true;
     this.clearTimer();
+    if (this.holderTimer) clearTimeout(this.holderTimer);
+    this.holderTimer = null;
   }
 
   /** Waits for `pending`, then handles what queued meanwhile; clears `busy` at the end. */
@@ -169,8 +234,9 @@ export class InstanceRunner {
   }
 
   /** Step and act; a promise only when an action had to wait. */
-  private process(event: VrrpEvent, at?: number): Promise<void> | undefined {
+  private process(event: RunnerEvent, at?: number): Promise<void> | undefined {
     const now = Math.max(this.ports.now(), at ?? -Infinity);
+    if (event.type === 'holder') return this.perform(this.processHolder(event.event, now), now, 0);
     const due = event.type === 'timer' ? nextDeadline(this.current) : null;
     const result = step(this.parameters, this.current, event, now);
     const before = this.current;
@@ -184,11 +250,166 @@ export class InstanceRunner {
     } else if (event.type !== 'timer' && event.type !== 'advert') {
       this.log.debug({ event: event.type, reason: result.reason }, 'event');
     }
-    return this.perform(result.actions, now, 0);
+    // Mode off: VRRP's actions as they are, nothing else on the path.
+    if (!this.holder) return this.perform(result.actions, now, 0);
+    return this.perform(this.gate(before, result.state, result.actions, result.reason, now), now, 0);
+  }
+
+  // -------------------------------------------------------------------------
+  // The lease between VRRP and the world (only with a holder)
+
+  private holderDo(event: HolderEvent, now: number): HolderResult {
+    const before = this.holder!;
+    const r = holderStep(this.lease!.params, before, event, now);
+    this.holder = r.state;
+    const quiet = r.state.phase === before.phase && r.actions.every((a) => a.type === 'sendRenew' || a.type === 'sendClaim');
+    if (quiet) this.log.debug({ lease: event.type, phase: r.state.phase, reason: r.reason }, 'lease');
+    else this.log.info({ lease: event.type, phase: r.state.phase, reason: r.reason }, r.reason);
+    return r;
+  }
+
+  private masterDownMs(state: InstanceState): number {
+    return masterDownIntervalMs(this.parameters.version, state.effectivePriority, state.masterAdvertIntervalCs);
+  }
+
+  /** BACKUP with no down timer: VRRP waits for the holder's verdict, hearing adverts meanwhile. */
+  private park(before: InstanceState, after: InstanceState, now: number): InstanceState {
+    return {
+      ...before,
+      effectivePriority: after.effectivePriority,
+      faults: after.faults,
+      name: 'BACKUP',
+      masterDownAt: null,
+      advertAt: null,
+      preemptUntil: null,
+      since: before.name === 'BACKUP' ? before.since : now,
+    };
+  }
+
+  private transition(from: AgentStateName, to: AgentStateName, reason: string): VrrpAction {
+    return { type: 'transition', from: from as VrrpStateName, to: to as VrrpStateName, reason };
+  }
+
+  private leaseActions(actions: readonly HolderAction[]): RunnerAction[] {
+    const out: RunnerAction[] = [];
+    for (const a of actions) {
+      if (a.type === 'sendClaim' || a.type === 'sendRenew' || a.type === 'sendRelease' || a.type === 'publishEvent') out.push({ type: 'lease', action: a });
+    }
+    return out;
+  }
+
+  /**
+   * VRRP stepped from `before` to `after`: where the lease says otherwise, its
+   * word wins. Becoming MASTER is held back (CLAIMING) until the grant; leaving
+   * MASTER releases the lease after VRRP's own actions removed the VIP.
+   */
+  private gate(before: InstanceState, after: InstanceState, actions: readonly VrrpAction[], reason: string, now: number): RunnerAction[] {
+    const parked = this.parked;
+    if (parked) {
+      if (after.name === 'MASTER') {
+        // VRRP asks again (its timer, a follower): the claim is already out.
+        this.current = this.park(before, after, now);
+        const r = this.holderDo({ type: 'wantMaster', reason, lastMasterAdvertAt: this.lastMasterAdvertAt, masterDownIntervalMs: this.masterDownMs(before) }, now);
+        if (parked.cause === 'offer') this.parked = { cause: 'vrrp', vrrpReason: reason };
+        return this.leaseActions(r.actions);
+      }
+      const stillWants = after.name === 'BACKUP' && (after.masterDownAt === null || after.master?.priority === 0 || parked.cause === 'offer');
+      if (stillWants) return [...actions];
+      // A live master (VRRP withdraws), a fault, or the stop: the claim is abandoned.
+      this.parked = null;
+      const r = this.holderDo({ type: 'leaveMaster', reason }, now);
+      const out: RunnerAction[] = actions.map((a) => (a.type === 'transition' ? this.transition('CLAIMING', a.to, a.reason) : a));
+      if (!actions.some((a) => a.type === 'transition')) out.push(this.transition('CLAIMING', after.name, reason));
+      return [...out, ...this.leaseActions(r.actions)];
+    }
+    if (before.name !== 'MASTER' && after.name === 'MASTER') {
+      const r = this.holderDo({ type: 'wantMaster', reason, lastMasterAdvertAt: this.lastMasterAdvertAt, masterDownIntervalMs: this.masterDownMs(before) }, now);
+      const become = r.actions.find((a) => a.type === 'becomeMaster');
+      if (become) {
+        // Held already, failsafe without an arbiter, or mode off: VRRP's takeover as it is.
+        const why = become.epoch === null && become.reason !== 'mode off: plain VRRP decides' ? `${reason}; ${become.reason}` : reason;
+        return [...actions.map((a) => (a.type === 'transition' ? { ...a, reason: why } : a)), ...this.leaseActions(r.actions)];
+      }
+      const backOff = r.actions.find((a) => a.type === 'backOff');
+      if (backOff) {
+        this.current = { ...this.park(before, after, now), masterDownAt: backOff.retryAt ?? now + this.masterDownMs(before) };
+        const out: RunnerAction[] = before.name === 'BACKUP' ? [] : [this.transition(before.name, 'BACKUP', backOff.reason)];
+        return [...out, ...this.leaseActions(r.actions)];
+      }
+      // CLAIMING: no advert, no VIP until the grant.
+      this.current = this.park(before, after, now);
+      this.parked = { cause: 'vrrp', vrrpReason: reason };
+      return [this.transition(before.name, 'CLAIMING', r.reason), ...this.leaseActions(r.actions)];
+    }
+    if (before.name === 'MASTER' && after.name !== 'MASTER') {
+      const r = this.holderDo({ type: 'leaveMaster', reason }, now);
+      return [...actions, ...this.leaseActions(r.actions)];
+    }
+    return [...actions];
+  }
+
+  /** An event of the lease's own (answer, order, offer, tick...): what it means for VRRP. */
+  private processHolder(event: HolderEvent, now: number): RunnerAction[] {
+    if (event.type === 'offer') {
+      const name = this.current.name;
+      const eligible = name === 'BACKUP' || name === 'MASTER';
+      event = eligible ? event : { ...event, eligible: false, why: `instance in ${name}` };
+    }
+    const wasClaiming = this.holder!.phase === 'CLAIMING';
+    const r = this.holderDo(event, now);
+    const out: RunnerAction[] = [];
+    for (const a of r.actions) {
+      switch (a.type) {
+        case 'becomeMaster': {
+          if (this.current.name === 'MASTER' || this.current.name === 'INIT' || this.current.name === 'FAULT') break;
+          const parked = this.parked;
+          // VRRP's own MASTER entry (advert, VIP, gratuitous ARP), as its down timer would run it now.
+          const entered = step(this.parameters, { ...this.current, name: 'BACKUP', masterDownAt: now }, { type: 'timer' }, now);
+          this.current = entered.state;
+          this.parked = null;
+          const why = parked?.vrrpReason ? `${a.reason}; ${parked.vrrpReason}` : a.reason;
+          for (const v of entered.actions) out.push(v.type === 'transition' ? this.transition(parked ? 'CLAIMING' : v.from, 'MASTER', why) : v);
+          break;
+        }
+        case 'backOff': {
+          if (!this.parked) break;
+          this.parked = null;
+          this.current = { ...this.current, name: 'BACKUP', masterDownAt: a.retryAt ?? now + this.masterDownMs(this.current) };
+          out.push(this.transition('CLAIMING', 'BACKUP', a.reason));
+          break;
+        }
+        case 'demote': {
+          if (this.current.name !== 'MASTER') break;
+          // VIP first, then priority 0 (the backup takes over after Skew_Time), then BACKUP.
+          const left = step(this.parameters, this.current, { type: 'follow', to: 'BACKUP', detail: a.reason }, now);
+          this.current = left.state;
+          for (const v of left.actions) {
+            if (v.type === 'transition') out.push({ ...v, reason: a.reason });
+            else out.push(v);
+            if (v.type === 'removeVips') out.push({ type: 'sendAdvert', priority: 0 });
+          }
+          break;
+        }
+        default:
+          out.push(...this.leaseActions([a]));
+      }
+    }
+    // An offer (or a retry) made a BACKUP claim: park VRRP while it does.
+    if (!wasClaiming && r.state.phase === 'CLAIMING' && !this.parked && this.current.name === 'BACKUP') {
+      this.parked = { cause: 'offer', vrrpReason: null };
+      out.unshift(this.transition('BACKUP', 'CLAIMING', r.reason));
+    }
+    // Left CLAIMING without a verdict for VRRP (e.g. the offer lapsed while VRRP never asked).
+    if (this.parked && r.state.phase === 'BACKUP') {
+      this.parked = null;
+      if (this.current.masterDownAt === null) this.current = { ...this.current, masterDownAt: now + this.masterDownMs(this.current) };
+      out.push(this.transition('CLAIMING', 'BACKUP', r.reason));
+    }
+    return out;
   }
 
   /** Runs actions[from..] in order, synchronously until one answers with a promise. */
-  private perform(actions: readonly VrrpAction[], now: number, from: number): Promise<void> | undefined {
+  private perform(actions: readonly RunnerAction[], now: number, from: number): Promise<void> | undefined {
     this.acting = true;
     try {
       for (let i = from; i < actions.length; i++) {
@@ -214,17 +435,37 @@ export class InstanceRunner {
       this.acting = false;
     }
     if (!this.stopped) this.arm();
+    if (this.holder) this.armHolder();
     return undefined;
   }
 
-  private failed(action: VrrpAction, err: unknown): void {
+  private armHolder(): void {
+    if (this.holderTimer) clearTimeout(this.holderTimer);
+    this.holderTimer = null;
+    if (this.stopped && !this.holder?.request) return;
+    const deadline = nextHolderDeadline(this.lease!.params, this.holder!);
+    if (deadline === null) return;
+    const delay = Math.max(0, deadline - this.ports.now());
+    this.holderTimer = setTimeout(() => {
+      this.holderTimer = null;
+      void this.leaseEvent({ type: 'tick' });
+    }, Math.ceil(delay));
+  }
+
+  private failed(action: RunnerAction, err: unknown): void {
     // An action that fails (netlink refused, interface gone) must not stop the
     // instance: log it; the state machine's view stays, the next event retries.
     this.log.error({ action: action.type, err }, 'action failed');
   }
 
-  private execute(action: VrrpAction, now: number): Promise<void> | undefined {
+  private execute(action: RunnerAction, now: number): Promise<void> | undefined {
     switch (action.type) {
+      case 'lease': {
+        const a = action.action;
+        if (a.type === 'publishEvent') this.lease!.publish(a);
+        else this.lease!.send(a);
+        return undefined;
+      }
       case 'sendAdvert':
         // Synchronous: the advert is with the kernel before the VIP work of a takeover starts.
         this.ports.sendAdvert(action.priority);

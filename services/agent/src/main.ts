@@ -107,7 +107,16 @@ async function main(argv: string[]): Promise<number> {
   const { openEventSink } = await import('./events.js');
   const events = await openEventSink(config, version(), log);
   events.configLoaded(config, loaded.hash, file, opts.keepalivedConf ? 'keepalived' : 'native', loaded.diagnostics.length);
-  const agent = await Agent.start(config, log, { events });
+  // The arbiter's link only when an instance uses it: mode off loads no NATS client for it.
+  const { resolveArbiter } = await import('../../../libs/config/src/arbiter.js');
+  const underArbiter = resolveArbiter(config).instances.filter((r) => r.mode !== 'off');
+  let arbiter = null;
+  if (underArbiter.length > 0) {
+    const { openArbiterLink } = await import('./lease-client.js');
+    arbiter = openArbiterLink(config, true, log);
+    log.info({ instances: underArbiter.map((r) => `${r.instance} (${r.mode})`), gateway: config.node.gateway?.address }, 'arbiter: claims, renewals and heartbeats over NATS');
+  }
+  const agent = await Agent.start(config, log, { events, arbiter });
   let exiting = false;
   const shutdown = async (signal: string) => {
     if (exiting) return;
