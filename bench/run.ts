@@ -21,9 +21,10 @@ import { labUnavailableReason } from '../test/lab/lab.js';
 import { environment } from './environment.js';
 import { failoverSuite } from './failover.js';
 import { footprintSuite } from './footprint.js';
+import { eventsSuite } from './events.js';
 import { progress, type BenchOptions, type Suite, type SuiteResult, type Target } from './suite.js';
 
-const SUITES: readonly Suite[] = [failoverSuite, footprintSuite];
+const SUITES: readonly Suite[] = [failoverSuite, footprintSuite, eventsSuite];
 
 const DEFAULT_RUNS = 7;
 const QUICK_RUNS = 3;

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { KqError } from '../../../libs/common/src/errors.js';
 import type { AgentConfig } from '../../../libs/config/src/mod.js';
 import type { HolderLeaseEvent } from '../../../libs/arbiter/src/holder.js';
-import type { EventPublisher } from '../../../libs/events/src/mod.js';
+import type { EventPublishing } from '../../../libs/events/src/publisher-thread.js';
 
 export type AgentStateName = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'CLAIMING';
 
@@ -83,7 +83,7 @@ export const SILENT_SINK: EventSink = {
   backlog: () => null,
 };
 
-type Pending = { publish: (p: EventPublisher) => void };
+type Pending = { publish: (p: EventPublishing) => void };
 
 class PublishingSink implements EventSink {
   readonly enabled = true;
@@ -94,7 +94,7 @@ class PublishingSink implements EventSink {
   private garps = new Map<string, { instance: string; iface: string; family: 'ipv4' | 'ipv6'; addresses: Set<string>; count: number; at: Date }>();
 
   constructor(
-    private readonly publisher: EventPublisher,
+    private readonly publisher: EventPublishing,
     private readonly version: string,
     private readonly log: Logger,
   ) {}
@@ -224,13 +224,17 @@ export async function openEventSink(config: AgentConfig, version: string, log: L
   } catch (err) {
     throw new KqError('KQ_ERR_CONFIG_FILE', `state dir ${config.stateDir}: ${(err as Error).message} (set --state-dir)`);
   }
-  const { EventPublisher, natsConnector } = await import('../../../libs/events/src/mod.js');
-  const publisher = await EventPublisher.open({
+  // The publisher runs in a worker thread: its JSON, NATS and garbage-collection
+  // work stay off the thread that sends adverts (libs/events publisher-thread.ts).
+  const { ThreadedEventPublisher } = await import('../../../libs/events/src/publisher-thread.js');
+  const publisher = await ThreadedEventPublisher.open({
     cluster: config.cluster,
     node: config.node.id,
     stateDir: config.stateDir,
-    connect: natsConnector({ ...config.nats, name: `ha-agent ${config.node.id}` }),
-    log: log.child({ component: 'events' }),
+    nats: { ...config.nats, name: `ha-agent ${config.node.id}` },
+    logName: 'ha-agent',
+    logLevel: log.level,
+    logBindings: { component: 'events' },
     // The agent creates the stream when it is missing (R3 on a cluster); `hactl stream init` shows the plan first.
     provision: {},
   });
