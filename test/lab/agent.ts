@@ -9,7 +9,7 @@ import { LabError, type LabHost, type LabProcess } from './lab.js';
 
 export const HA_AGENT = fileURLToPath(new URL('../../../bin/ha-agent', import.meta.url));
 
-export type AgentState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT';
+export type AgentState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'CLAIMING';
 
 export interface AgentTransition {
   instance: string;

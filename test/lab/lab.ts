@@ -131,6 +131,8 @@ export interface SpawnOptions {
    * powered-off host no longer holds the VIP and what it holds after powerOn().
    */
   observer?: boolean;
+  /** A pipe to the child's stdin (LabProcess.write), for a control channel. Default: none. */
+  stdin?: boolean;
 }
 
 /** A process running inside one of the lab's namespaces. */
@@ -187,6 +189,14 @@ export class LabProcess {
         // exited in between
       }
     }
+  }
+
+  /** Writes to the child's stdin (spawned with `stdin: true`); false when it cannot. */
+  write(text: string): boolean {
+    const input = this.child.stdin;
+    if (!input || input.destroyed || !this.running) return false;
+    input.write(text);
+    return true;
   }
 
   onLine(listener: (line: string) => void): void {
@@ -249,7 +259,7 @@ export class LabHost {
 
   spawn(name: string, cmd: string, args: string[], opts: SpawnOptions = {}): LabProcess {
     const child = spawn('ip', ['netns', 'exec', this.ns, cmd, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...(opts.env ?? {}) },
       cwd: opts.cwd,
     });

@@ -125,6 +125,15 @@ export class Arbiter {
   private readonly unknownReported = new Set<string>();
   private probing = false;
   private readonly readyWaiters: (() => void)[] = [];
+  /**
+   * Agents' requests that came while a lease write of their instance was in
+   * flight: decided once its result is in (every write resolves within
+   * leases.writeTimeoutMs). Deciding them at once could only veto "a write is
+   * in flight", and that write is often the very grant the node is claiming
+   * (an offer and the node's claim cross, or another replica's offer is
+   * claimed here while this replica's losing write is still out).
+   */
+  private readonly deferred = new Map<string, Origin[]>();
   private readonly counters = { requests: 0, malformed: 0, decisions: 0, writes: 0, conflicts: 0, fences: 0 };
 
   private constructor(deps: ArbiterDeps) {
@@ -410,10 +419,12 @@ export class Arbiter {
           this.finishUnanswered(item.origin, `the arbiter replica ${this.config.replica} is warming up (listening to heartbeats before it judges anyone); ask again`);
           return;
         }
+        if (this.deferWhileWriting(item.origin)) return;
         this.decideAndRun(item.origin.request, item.origin, now);
         return;
       case 'writeResult':
         this.onWriteResult(item.write, item.result, item.origin, now);
+        this.releaseDeferred(item.write.instance);
         return;
       case 'fact': {
         const r = item.apply(this.view, now);
@@ -424,6 +435,25 @@ export class Arbiter {
         return;
       }
     }
+  }
+
+  /** An agent's claim, renewal or release waits for the instance's write in flight (see `deferred`). */
+  private deferWhileWriting(origin: Origin): boolean {
+    const r = origin.request;
+    if (!origin.reply || (r.type !== 'claim' && r.type !== 'renew' && r.type !== 'release')) return false;
+    if (!this.view.instances[r.instance]?.pendingWrite) return false;
+    const list = this.deferred.get(r.instance) ?? [];
+    list.push(origin);
+    this.deferred.set(r.instance, list);
+    this.log.debug({ request: r.type, instance: r.instance, node: r.node }, 'request waits for the lease write in flight');
+    return true;
+  }
+
+  private releaseDeferred(instance: string): void {
+    const list = this.deferred.get(instance);
+    if (!list || this.view.instances[instance]?.pendingWrite) return;
+    this.deferred.delete(instance);
+    for (const origin of list) this.enqueue({ kind: 'request', origin });
   }
 
   private decideAndRun(request: ArbiterRequest, origin: Origin, now: number): void {
@@ -745,7 +775,9 @@ export class Arbiter {
     await Promise.race([settle, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     this.store.close();
-    for (const origin of this.queue.filter((i): i is Extract<Item, { kind: 'request' }> => i.kind === 'request').map((i) => i.origin)) {
+    const waiting = [...this.deferred.values()].flat();
+    this.deferred.clear();
+    for (const origin of [...waiting, ...this.queue.filter((i): i is Extract<Item, { kind: 'request' }> => i.kind === 'request').map((i) => i.origin)]) {
       this.finishUnanswered(origin, 'the arbiter replica is stopping; ask again');
     }
     this.queue.length = 0;
