@@ -1,6 +1,7 @@
 /**
  * hactl: keepquorum's operator CLI.
- * Exit codes: 0 success, 1 the check failed (invalid configuration), 2 usage error.
+ * Exit codes: 0 success, 1 the check failed (invalid configuration), 2 usage error;
+ * status, failover and fence add their own (arbiter-client.ts EXIT, their --help).
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, formatDiagnostics, loadAgentConfig, loadKeepalivedConf } from '../../../libs/config/src/mod.js';
@@ -11,6 +12,11 @@ Commands:
   history [filters] [--json]     the event log as a timeline (or NDJSON), gaps reported
   tail [filters] [--json]        the same, following live
   stream init [--apply]          show (and create or update) the event stream HA_EVENTS
+  status [--cluster C] [--json]  every instance: lease holder, epoch, expiry, members (from an
+                                 arbiter with --arbiter URL, else from the KV bucket HA_LEASES)
+  failover INSTANCE [--to NODE] [--wait]
+                                 ask an arbiter to move INSTANCE's lease (and VIP) to another node
+  fence NODE                     ask an arbiter to fence NODE now
   check-config (--keepalived-conf FILE | --config FILE) [--json]
         validate an agent configuration (a keepalived.conf read as is, or a
         keepquorum YAML/JSON file); prints every error and warning with
@@ -20,8 +26,9 @@ Commands:
   help
         this text
 
-'hactl COMMAND --help' tells each command's options. status, failover and
-fence arrive with the arbiter.
+'hactl COMMAND --help' tells each command's options and exit codes.
+failover and fence need an arbiter (--arbiter URL or $KQ_ARBITER_URL) and its
+bearer token (--token-file FILE or $KQ_ARBITER_TOKEN).
 `;
 
 function usage(message: string): number {
@@ -75,6 +82,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'stream':
       if (rest[0] !== 'init') return usage(`stream ${rest[0] ?? ''}: the only stream command is 'stream init'`);
       return (await import('./events-commands.js')).streamInit(rest.slice(1));
+    case 'status':
+      return (await import('./arbiter-commands.js')).runStatus(rest);
+    case 'failover':
+      return (await import('./arbiter-commands.js')).runFailover(rest);
+    case 'fence':
+      return (await import('./arbiter-commands.js')).runFence(rest);
     case 'check-config':
       return checkConfig(rest);
     case 'version':
