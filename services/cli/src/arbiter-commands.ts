@@ -435,6 +435,7 @@ export async function runFailover(argv: string[], env: NodeJS.ProcessEnv = proce
   const fields = { arbiter: at.url, status: at.status, ...(decision ? { decision } : {}), ...(reason ? { reason } : {}), ...(error ? { error } : {}) };
   if (exit !== EXIT.ok) {
     if (a.json) json({ outcome, exit, ...fields });
+    if (a.json && exit === EXIT.refused) return exit;
     if (exit === EXIT.refused) out.stdout(`failover of ${a.instance}: REFUSED by ${at.url} (${decision ?? 'refuse'}): ${reason ?? error ?? '(no reason given)'}\n`);
     else if (exit === EXIT.unauthorized) out.stderr(`hactl failover: ${at.url} did not accept the token (HTTP 401): ${error ?? ''}; nothing was done\n`);
     else if (exit === EXIT.badRequest) out.stderr(`hactl failover: ${at.url} refused the request (HTTP ${at.status}): ${error ?? reason ?? ''}; nothing was done\n`);
