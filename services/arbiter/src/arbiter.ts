@@ -61,6 +61,7 @@ import { clip, type ArbiterEvents } from './events.js';
 import type { Fencers } from './fencers.js';
 import type { LeaseStore, WriteResult } from './lease-store.js';
 import { Membership } from './membership.js';
+import { applyReplay, type ReplayState } from './replay.js';
 
 /** How many times a request is decided again after losing a compare-and-set. */
 const MAX_CAS_RETRIES = 3;
@@ -90,6 +91,8 @@ export interface ArbiterDeps {
   readonly log: Logger;
   /** Wall clock, epoch ms (decide's time, see libs/arbiter types.ts). */
   readonly now?: () => number;
+  /** The event stream folded at start (replay.ts): members and fences before the first heartbeat. */
+  readonly replay?: ReplayState;
 }
 
 export interface ManualFenceResult {
@@ -135,6 +138,8 @@ export class Arbiter {
    */
   private readonly deferred = new Map<string, Origin[]>();
   private readonly counters = { requests: 0, malformed: 0, decisions: 0, writes: 0, conflicts: 0, fences: 0 };
+  /** Fences in progress when the stream was last folded (replay.ts): taken up again once ready. */
+  private resumable: FenceNodeAction[] = [];
 
   private constructor(deps: ArbiterDeps) {
     this.config = deps.config;
@@ -158,6 +163,13 @@ export class Arbiter {
       instances,
     };
     this.membership = new Membership(deps.config.heartbeats.missed, allowed);
+    if (deps.replay) {
+      const r = applyReplay(this.view, deps.replay, allowed);
+      this.view = r.view;
+      const mono = monotonicMs();
+      for (const s of r.seeds) this.membership.seed(s.node, s.bootId, s.instances, mono, deps.config.heartbeats.warmupMs);
+      this.resumable = [...r.resume];
+    }
     this.subjectPrefixLength = `ha.${deps.config.cluster}.evt.`.length;
   }
 
@@ -257,8 +269,26 @@ export class Arbiter {
       },
     });
     this.log.info({ instances: Object.keys(this.view.instances).length, nodes: Object.keys(this.view.nodes).length }, 'arbiter ready: answering requests');
+    this.resumeFences();
     for (const name of Object.keys(this.view.instances)) this.enqueue({ kind: 'request', origin: internal({ type: 'reconcile', instance: name }) });
     for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  /**
+   * A fence the stream shows in progress (its replica stopped before the
+   * result) is run again with the same idempotency key, as long as the view
+   * still has it in progress (the node has not heartbeated since) and the lease
+   * still names the node at that epoch; its result is folded as any other.
+   */
+  private resumeFences(): void {
+    for (const a of this.resumable.splice(0)) {
+      const f = this.view.nodes[a.node]?.fence;
+      const lv = this.view.instances[a.instance]?.lease?.value;
+      const names = lv && ((lv.holder === a.node && lv.epoch === a.epoch) || (lv.outgoing?.node === a.node && lv.outgoing?.epoch === a.epoch));
+      if (f?.status !== 'inProgress' || f.attempt !== a.attempt || !names) continue;
+      this.log.warn({ node: a.node, instance: a.instance, epoch: a.epoch, attempt: a.attempt }, 'taking up a fence left in progress (event stream)');
+      this.runFence(a);
+    }
   }
 
   private onRequest(msg: Msg): void {

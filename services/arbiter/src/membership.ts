@@ -28,6 +28,8 @@ interface Tracked {
   lastAt: number;
   gone: boolean;
   instances: Set<string>;
+  /** Known from the event stream at start (seed), not heard from yet. */
+  seeded?: boolean;
 }
 
 export interface HeartbeatFold {
@@ -74,12 +76,13 @@ export class Membership {
       v = recordConnection(v, hb.node, false, wallNow);
       t.instances = new Set();
     }
-    if (!t || t.gone || t.bootId !== hb.bootId) connected = true;
+    if (!t || t.gone || t.bootId !== hb.bootId || t.seeded) connected = true;
     const tracked: Tracked = t ?? { bootId: hb.bootId, intervalMs: hb.intervalMs, lastAt: monoNow, gone: false, instances: new Set() };
     tracked.bootId = hb.bootId;
     tracked.intervalMs = hb.intervalMs;
     tracked.lastAt = monoNow;
     tracked.gone = false;
+    delete tracked.seeded;
     this.nodes.set(hb.node, tracked);
     v = recordConnection(v, hb.node, true, wallNow);
     if (v.nodes[hb.node]?.gateway !== hb.gateway) v = recordNodeGateway(v, hb.node, 'gateway', hb.gateway);
@@ -151,6 +154,19 @@ export class Membership {
       v = recordConnection(v, node, false, wallNow);
     }
     return { view: v, gone, changed: [...changed] };
+  }
+
+  /**
+   * A node the event stream knows as a member (replay.ts) before its first
+   * heartbeat: tracked as heard of at `monoNow`, so that it is gone after
+   * `silentMs` without one (as any node gone silent), and its first heartbeat
+   * either goes on with the same run (`bootId`: instances it no longer reports
+   * are dropped) or replaces it (another bootId: a new incarnation).
+   */
+  seed(node: string, bootId: string | null, instances: Iterable<string>, monoNow: number, silentMs: number): void {
+    if (this.nodes.has(node)) return;
+    const intervalMs = Math.max(1, Math.ceil(silentMs / Math.max(1, this.missed)));
+    this.nodes.set(node, { bootId: bootId ?? '', intervalMs, lastAt: monoNow, gone: false, instances: new Set(instances), seeded: true });
   }
 
   /** When `node` was last heard of, monotonic ms; undefined when never. */

@@ -15,6 +15,7 @@ import { buildFencers } from './fencers.js';
 import { GatewayPinger, type PingTarget } from './gateway-ping.js';
 import { HttpApi, parseListen } from './http-api.js';
 import { LeaseStore } from './lease-store.js';
+import { replayAtStart, type ReplayAtStart, type SnapshotPolicy } from './snapshot.js';
 import { loadTokens, tokenSet } from './tokens.js';
 
 export interface ServiceOptions {
@@ -24,6 +25,8 @@ export interface ServiceOptions {
   /** Create the event stream when it is missing, with these settings (default: do not). */
   readonly provisionStream?: StreamSettings;
   readonly env?: NodeJS.ProcessEnv;
+  /** Fold the event stream at start and keep snapshots of it (replay.ts, snapshot.ts); default on. */
+  readonly replay?: false | { readonly policy?: Partial<SnapshotPolicy> };
 }
 
 export interface ArbiterService {
@@ -31,6 +34,8 @@ export interface ArbiterService {
   /** Where the HTTP API listens, when it does. */
   readonly http: { host: string; port: number } | null;
   readonly nc: NatsConnection;
+  /** The event stream folded at start and its snapshot keeper; null with `replay: false`. */
+  readonly replay: ReplayAtStart | null;
   stop(reason?: string): Promise<void>;
 }
 
@@ -64,6 +69,7 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
   let store: LeaseStore | null = null;
   let arbiter: Arbiter;
   let http: HttpApi | null = null;
+  let replayed: ReplayAtStart | null = null;
   let address: { host: string; port: number } | null = null;
   try {
     store = await LeaseStore.open({
@@ -87,7 +93,12 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
       });
       events = publisherEvents(publisher, log);
     }
-    arbiter = await Arbiter.start({ config, nc, store, events, fencers, log });
+    if (opts.replay !== false) {
+      const policy = opts.replay?.policy;
+      replayed = await replayAtStart({ nc, cluster: config.cluster, replica: config.replica, replicas: config.leases.replicas, create: config.leases.create, log: log.child({ component: 'replay' }), ...(policy ? { policy } : {}) });
+    }
+    arbiter = await Arbiter.start({ config, nc, store, events, fencers, log, ...(replayed ? { replay: replayed.state } : {}) });
+    replayed?.keeper?.start();
     arbiterRef = arbiter;
     pinger?.start();
     if (config.http) {
@@ -100,6 +111,7 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
   } catch (e) {
     pinger?.stop();
     store?.close();
+    await replayed?.keeper?.stop();
     await events.stop(1000).catch(() => undefined);
     await nc.close().catch(() => undefined);
     throw e;
@@ -109,6 +121,7 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
     arbiter,
     http: address,
     nc,
+    replay: replayed,
     stop(reason = 'stop') {
       stopped ??= (async () => {
         log.info({ reason }, 'arbiter stopping');
@@ -117,6 +130,9 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
         pinger?.stop();
         await arbiter.stop();
         await httpClosed;
+        // A last snapshot (a bounded tail) so that the next start reads little of the stream.
+        await replayed?.keeper?.checkNow(true);
+        await replayed?.keeper?.stop();
         await events.stop(3000).catch(() => undefined);
         await nc.drain().catch(() => undefined);
         log.info({ reason, ...arbiter.stats() }, 'arbiter stopped');
