@@ -183,7 +183,7 @@ export function call(base: URL, opts: CallOptions): Promise<Attempt> {
       fail(`no connection within ${opts.connectTimeoutMs ?? 3000} ms`, 'KQ_CONNECT_TIMEOUT');
       req.destroy();
     }, opts.connectTimeoutMs ?? 3000);
-    req.on('error', (e: NodeJS.ErrnoException) => fail(e.code ? `${e.code} (${e.message})` : e.message, e.code));
+    req.on('error', (e: NodeJS.ErrnoException) => fail(e.code && !e.message.includes(e.code) ? `${e.code} (${e.message})` : e.message, e.code));
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -251,7 +251,7 @@ function usageFailure(command: string, e: unknown, usage: string, out: Out): num
 
 /** How an arbiter's answer to a POST maps to an outcome and an exit code. */
 export function classify(status: number, command: 'failover' | 'fence'): { outcome: string; exit: number } {
-  if (status === 200) return { outcome: 'accepted', exit: EXIT.ok };
+  if (status === 200) return { outcome: command === 'fence' ? 'confirmed' : 'accepted', exit: EXIT.ok };
   if (status === 409) return { outcome: 'refused', exit: EXIT.refused };
   if (status === 401) return { outcome: 'unauthorized', exit: EXIT.unauthorized };
   if (status === 400 || status === 404) return { outcome: 'badRequest', exit: EXIT.badRequest };

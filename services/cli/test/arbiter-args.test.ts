@@ -138,6 +138,7 @@ test('arbiter URLs: a list, in order; $KQ_ARBITER_URL only when the flag is abse
 
 test('HTTP answers map to distinct exit codes', () => {
   assert.deepEqual(classify(200, 'failover'), { outcome: 'accepted', exit: 0 });
+  assert.deepEqual(classify(200, 'fence'), { outcome: 'confirmed', exit: 0 });
   assert.deepEqual(classify(409, 'failover'), { outcome: 'refused', exit: EXIT.refused });
   assert.deepEqual(classify(401, 'failover'), { outcome: 'unauthorized', exit: EXIT.unauthorized });
   assert.deepEqual(classify(400, 'failover'), { outcome: 'badRequest', exit: EXIT.badRequest });

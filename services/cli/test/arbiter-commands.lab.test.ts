@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type KV, type NatsConnection } from 'nats';
@@ -67,6 +68,8 @@ function hactl(args: string[], env: Record<string, string> = {}): Promise<Run> {
     child.once('close', (code) => {
       // Whatever happened, the token is never shown.
       for (const t of [TOKEN, WRONG]) assert.ok(!stdout.includes(t) && !stderr.includes(t), `hactl ${args.join(' ')} printed a token:\n${stdout}\n${stderr}`);
+      // KQ_TEST_SHOW=1 shows what an operator would see.
+      if (process.env['KQ_TEST_SHOW']) process.stderr.write(`$ hactl ${args.join(' ')}\n${stdout}${stderr}(exit ${code})\n\n`);
       resolve({ code, stdout, stderr });
     });
   });
@@ -367,12 +370,30 @@ describe('hactl status, failover and fence against bin/ha-arbiter and nats-serve
     const p2 = await freePort();
     const r = await hactl(['failover', 'fo1', '--arbiter', `http://127.0.0.1:${p1},http://127.0.0.1:${p2}`, '--token-file', tokenFile]);
     assert.equal(r.code, 6, show(r));
-    assert.match(r.stderr, new RegExp(`no arbiter reachable:\\n  http://127\\.0\\.0\\.1:${p1}: unreachable: ECONNREFUSED.*\\n  http://127\\.0\\.0\\.1:${p2}: unreachable: ECONNREFUSED`));
+    assert.match(r.stderr, new RegExp(`no arbiter reachable:\\n  http://127\\.0\\.0\\.1:${p1}: unreachable: connect ECONNREFUSED 127\\.0\\.0\\.1:${p1}\\n  http://127\\.0\\.0\\.1:${p2}: unreachable: connect ECONNREFUSED`));
     const f = await hactl(['fence', 'node-b', '--json'], { KQ_ARBITER_URL: `http://127.0.0.1:${p1}`, KQ_ARBITER_TOKEN: TOKEN });
     assert.equal(f.code, 6, show(f));
     assert.equal((JSON.parse(f.stdout) as Record<string, unknown>)['outcome'], 'unreachable');
     const s = await hactl(['status', '--arbiter', `http://127.0.0.1:${p2}`]);
     assert.equal(s.code, 6, show(s));
+  });
+
+  test('an arbiter that takes the request and never answers: exit 1, the outcome unknown, and the next arbiter is not asked', async () => {
+    const held: Socket[] = [];
+    const hung = createServer((s) => held.push(s));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+      const before = await lease('tok1');
+      const r = await hactl(['failover', 'tok1', '--to', 'node-b', '--request-timeout', '500ms', '--arbiter', `${url},${base}`, '--token-file', tokenFile]);
+      assert.equal(r.code, 1, show(r));
+      assert.match(r.stderr, new RegExp(`^hactl failover: asked ${url}, but no answer within 500 ms; the failover may or may not have been carried out: look with 'hactl status'$`, 'm'));
+      const after = await lease('tok1');
+      assert.deepEqual([after?.holder, after?.epoch], [before?.holder, before?.epoch], 'the second arbiter was not asked');
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => hung.close(r));
+    }
   });
 
   test('fence accepted: the signed webhook reaches the receiver (signature verified), the fence is confirmed, exit 0', async () => {
@@ -389,7 +410,7 @@ describe('hactl status, failover and fence against bin/ha-arbiter and nats-serve
     const j = await hactl(['fence', 'node-b', '--json', '--arbiter', base, '--token-file', tokenFile]);
     assert.equal(j.code, 0, show(j));
     const out = JSON.parse(j.stdout) as Record<string, unknown>;
-    assert.deepEqual([out['outcome'], out['ok'], out['confirmed'], out['status']], ['accepted', true, true, 200]);
+    assert.deepEqual([out['outcome'], out['ok'], out['confirmed'], out['status']], ['confirmed', true, true, 200]);
     assert.equal(receiver.requests.slice(seen).every((q) => q.signature.ok), true);
   });
 });
