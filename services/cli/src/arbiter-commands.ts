@@ -345,13 +345,13 @@ async function waitWithNats(settings: NatsSettings, key: string, prior: Lease | 
     throw new Error(`--wait: cannot connect to NATS ${settings.servers.join(',')}: ${(e as Error).message}`);
   }
   try {
-    let kv: KV;
+    let watch: Awaited<ReturnType<KV['watch']>>;
     try {
-      kv = await nc.jetstream().views.kv(LEASE_BUCKET, { bindOnly: true });
+      const kv = await nc.jetstream().views.kv(LEASE_BUCKET, { bindOnly: true });
+      watch = await kv.watch({ key });
     } catch (e) {
-      throw new Error(`--wait: the KV bucket ${LEASE_BUCKET} cannot be read: ${(e as Error).message}`);
+      throw new Error(`--wait: the KV bucket ${LEASE_BUCKET} cannot be read on ${settings.servers.join(',')}: ${(e as Error).message}`);
     }
-    const watch = await kv.watch({ key });
     let last: Lease | null = null;
     const timer = setTimeout(() => watch.stop(), timeoutMs);
     try {
@@ -528,13 +528,13 @@ async function readKv(settings: NatsSettings, cluster: string | undefined, timeo
   }
   try {
     let kv: KV;
+    const keys: string[] = [];
     try {
       kv = await nc.jetstream().views.kv(LEASE_BUCKET, { bindOnly: true });
+      for await (const k of await kv.keys(cluster !== undefined ? `${cluster}.>` : undefined)) keys.push(k);
     } catch (e) {
-      throw new Error(`the KV bucket ${LEASE_BUCKET} cannot be read (${(e as Error).message}); has an arbiter run on this NATS?`);
+      throw new Error(`the KV bucket ${LEASE_BUCKET} cannot be read on ${settings.servers.join(',')} (${(e as Error).message}); has an arbiter run on this NATS?`);
     }
-    const keys: string[] = [];
-    for await (const k of await kv.keys(cluster !== undefined ? `${cluster}.>` : undefined)) keys.push(k);
     const entries: KvEntry[] = [];
     for (const k of keys) {
       const e = await kv.get(k);

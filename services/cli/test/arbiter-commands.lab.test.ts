@@ -41,7 +41,7 @@ const skip = natsUnavailableReason() ?? false;
 const TOKEN = 'ops-token-5f0c9a7e1d2b4c68';
 const WRONG = 'not-the-token-3a9d8e7f6c5b';
 const SECRET = 'kq-hactl-test-webhook-secret-77d1e0';
-const INSTANCES = ['st1', 'fo1', 'fo2', 'ref1', 'tok1'];
+const INSTANCES = ['st1', 'fo1', 'fo2', 'ref1', 'tok1', 'to1'];
 
 interface Run {
   code: number | null;
@@ -83,9 +83,12 @@ const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stder
  */
 class Agent {
   epochs = new Map<string, number>();
+  /** Instances whose order to demote this agent ignores (a hung holder). */
+  readonly deaf = new Set<string>();
   private timer: NodeJS.Timeout;
   private constructor(readonly node: SimNode) {
     node.onOrder = (o) => {
+      if (this.deaf.has(o.instance)) return;
       if (o.type === 'orderDemote') {
         this.epochs.delete(o.instance);
         node.report(o.instance, 'BACKUP', node.reports.get(o.instance)?.priority ?? 100);
@@ -201,7 +204,8 @@ describe('hactl status, failover and fence against bin/ha-arbiter and nats-serve
         `  secretFile: ${secretFile(SECRET)}`,
         '  retries: 0',
         'instances:',
-        ...INSTANCES.map((i) => `  - name: ${i}`),
+        // to1's lease lasts 60 s: a holder that does not confirm its demotion keeps the target waiting that long.
+        ...INSTANCES.map((i) => `  - name: ${i}${i === 'to1' ? '\n    advertIntervalMs: 30000' : ''}`),
         '',
       ].join('\n'),
     );
@@ -323,6 +327,28 @@ describe('hactl status, failover and fence against bin/ha-arbiter and nats-serve
     assert.equal(typeof out['tookMs'], 'number');
     assert.equal(out['seenIn'], '/v1/status');
     assert.equal((await lease('fo2'))?.holder, 'node-b');
+  });
+
+  test('failover --wait while the holder does not confirm its demotion: accepted, then exit 7 at --timeout with the last lease seen', async () => {
+    a.deaf.add('to1');
+    const before = await lease('to1');
+    const r = await hactl(['failover', 'to1', '--to', 'node-b', '--wait', '--timeout', '1s', '--nats', ns.url, '--arbiter', base, '--token-file', tokenFile]);
+    assert.equal(r.code, 7, show(r));
+    assert.match(r.stdout, /^failover of to1: accepted by .*: forced failover by ops: epoch \d+ of node-a revoked/m);
+    assert.match(r.stderr, new RegExp(`^hactl failover: node-b does not hold to1 after .* \\(--timeout 1\\.0s\\); last seen: holder -, epoch ${before!.epoch + 1}, reserved for node-b$`, 'm'));
+    const now = await lease('to1');
+    assert.deepEqual([now?.holder, now?.epoch], [null, before!.epoch + 1], 'revoked, reserved for node-b, node-a\'s old lease running out');
+  });
+
+  test('status from a NATS where no arbiter has run: exit 1 naming the bucket', async () => {
+    const empty = await startNatsServer();
+    try {
+      const r = await hactl(['status', '--nats', empty.url]);
+      assert.equal(r.code, 1, show(r));
+      assert.match(r.stderr, new RegExp(`^hactl status: the KV bucket HA_LEASES cannot be read on ${empty.url} \\(.*\\); has an arbiter run on this NATS\\?$`, 'm'));
+    } finally {
+      await empty.dispose();
+    }
   });
 
   test('failover refused by the arbiter: exit 3 with its reason, nothing changes', async () => {
