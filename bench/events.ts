@@ -476,7 +476,8 @@ interface HistoryPlan {
 
 /**
  * The envelope of event `seq` of `node`: a mix like a busy agent's (check
- * results most, no instance; transitions, VIP changes and ARP bursts with one).
+ * results most, no instance; transitions, VIP changes and ARP bursts with one),
+ * after the config.loaded every run of an agent starts with.
  */
 function historyEvent(node: string, pair: number, seq: number, at: number): { type: string; json: string; instance: string | undefined } {
   const kind = seq % 10;
@@ -485,7 +486,13 @@ function historyEvent(node: string, pair: number, seq: number, at: number): { ty
   let type: string;
   let data: Record<string, unknown>;
   let withInstance = true;
-  if (kind < 7) {
+  if (seq === 1) {
+    // Every run of an agent starts by announcing its configuration and instances.
+    type = 'config.loaded';
+    withInstance = false;
+    const instances = Array.from({ length: INSTANCES_PER_PAIR }, (_, i) => `VI_${pair}_${i + 1}`);
+    data = { hash: 'c'.repeat(64), source: '/etc/keepalived/keepalived.conf', format: 'keepalived', instances, warnings: 0 };
+  } else if (kind < 7) {
     type = 'check.result';
     withInstance = false;
     data = { check: `chk_${pair}_${kind}`, kind: 'tcp', ok: true, latencyMs: 0.4, output: `connected to 198.18.1.${pair}:80 in 0.4 ms`, status: 'good', changed: false, reason: 'ok' };

@@ -17,7 +17,7 @@ import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerConfig, t
 import { KqError } from '../../common/src/errors.js';
 import { decodeEvent, type AnyEnvelope } from './envelope.js';
 import { isStreamNotFound } from './stream.js';
-import { filterSubject, isEventTypeName, STREAM_NAME } from './subjects.js';
+import { filterSubject, isEventTypeName, STREAM_NAME, SUBJECT_PREFIX } from './subjects.js';
 
 export interface ReadFilter {
   cluster?: string | undefined;
@@ -287,13 +287,43 @@ export class EventReader implements AsyncIterable<ReadItem> {
       // No answer (JetStream electing a leader): creating the consumer is retried below.
     }
     const jsm = await this.js.jetstreamManager(false);
+    try {
+      yield* this.read(jsm, stream);
+    } finally {
+      this.stopped = true;
+    }
+  }
+
+  private async *read(jsm: JetStreamManager, stream: string): AsyncGenerator<ReadItem> {
+    if (this.mode === 'history' && this.filter.instance !== undefined && this.filter.node === undefined) {
+      const subjects = await instanceSubjects(jsm, stream, this.filter).catch(() => null);
+      if (subjects !== null) {
+        // Node by node (each in stream order, so gaps are still found), then merged into stream order.
+        const items: ReadItem[] = [];
+        for (const subject of subjects) {
+          for await (const item of this.readSubject(jsm, stream, subject)) items.push(item);
+          if (this.stopped) break;
+        }
+        items.sort((a, b) => a.streamSeq - b.streamSeq);
+        for (const item of items) {
+          yield item;
+          if (this.stopped) return;
+        }
+        return;
+      }
+    }
+    yield* this.readSubject(jsm, stream, filterSubject(this.filter));
+  }
+
+  /** Everything on `subject` (history) or as it comes (tail), through the reader's sieve. */
+  private async *readSubject(jsm: JetStreamManager, stream: string, subject: string): AsyncGenerator<ReadItem> {
     const batch = this.options.batch ?? 1000;
     /** The stream sequence to go on from after the consumer was lost; null: from where the filter starts. */
     let resumeAt: number | null = null;
     let name: string | null = null;
     try {
       while (!this.stopped) {
-        const info = await this.createConsumer(jsm, stream, resumeAt);
+        const info = await this.createConsumer(jsm, stream, resumeAt, subject);
         name = info.name;
         if (this.mode === 'history' && info.num_pending === 0) return;
         // Tail from "now": later copies of the consumer go on after what the stream held then.
@@ -336,7 +366,6 @@ export class EventReader implements AsyncIterable<ReadItem> {
         if (!lost) return;
       }
     } finally {
-      this.stopped = true;
       this.messages?.stop();
       if (name !== null) await jsm.consumers.delete(stream, name).catch(() => undefined);
     }
@@ -348,8 +377,8 @@ export class EventReader implements AsyncIterable<ReadItem> {
    * made again under a new name: with a NATS server down, JetStream (2.9) may place
    * the consumer on it, and the same name would then never be created.
    */
-  private async createConsumer(jsm: JetStreamManager, stream: string, resumeAt: number | null): Promise<ConsumerInfo> {
-    const config = readerConsumerConfig(this.filter, this.mode, resumeAt, this.options.startSlackMs);
+  private async createConsumer(jsm: JetStreamManager, stream: string, resumeAt: number | null, subject: string): Promise<ConsumerInfo> {
+    const config = { ...readerConsumerConfig(this.filter, this.mode, resumeAt, this.options.startSlackMs), filter_subject: subject };
     const deadline = Date.now() + (this.options.createTimeoutMs ?? 60_000);
     let delay = 100;
     for (;;) {
@@ -390,6 +419,73 @@ export function readerConsumerConfig(filter: ReadFilter, mode: 'history' | 'tail
     config.deliver_policy = mode === 'tail' ? DeliverPolicy.New : DeliverPolicy.All;
   }
   return config;
+}
+
+/** Past this many nodes a history of one instance reads the stream in one pass. */
+const MAX_NARROWED_NODES = 256;
+/** A node that announced more often than this (many reloads) is read in full. */
+const MAX_ANNOUNCEMENTS = 64;
+
+interface DirectGets {
+  getMessage(stream: string, q: { seq: number; next_by_subj: string }): Promise<{ seq: number; subject: string; data: Uint8Array }>;
+}
+
+/**
+ * The subjects a history of one instance must read, or null to read the whole
+ * filter subject. The instance is not in the subject, so the server cannot
+ * filter on it; but every agent announces its instances (config.loaded) as the
+ * first event of each run. A node whose first stored message is such an
+ * announcement, and none of whose announcements names the instance, has no
+ * event of it: its subjects are skipped. Any other node (an arbiter, a node
+ * whose early events aged out mid-run) is read in full. So a history of one
+ * pair among many reads that pair's events, not the datacenter's.
+ */
+async function instanceSubjects(jsm: JetStreamManager, stream: string, filter: ReadFilter): Promise<string[] | null> {
+  const cluster = filter.cluster ?? '*';
+  const info = await jsm.streams.info(stream, { subjects_filter: `${SUBJECT_PREFIX}.${cluster}.evt.>` });
+  const counts = info.state.subjects ?? {};
+  const nodes = new Map<string, { cluster: string; node: string }>();
+  for (const subject of Object.keys(counts)) {
+    const parts = subject.split('.');
+    if (parts.length < 5 || parts[0] !== SUBJECT_PREFIX || parts[2] !== 'evt') continue;
+    nodes.set(`${parts[1]}.${parts[3]}`, { cluster: parts[1]!, node: parts[3]! });
+  }
+  if (nodes.size === 0 || nodes.size > MAX_NARROWED_NODES) return null;
+
+  // Direct gets (the stream allows them as `hactl stream init` makes it): by
+  // literal subject they are answered from the server's per-subject index,
+  // where a consumer over `*.config.loaded` would scan the whole stream.
+  const direct = (jsm as JetStreamManager & { direct?: DirectGets }).direct;
+  if (!direct) return null;
+  const decoder = new TextDecoder();
+  const subjects: string[] = [];
+  const skippable = await Promise.all(
+    [...nodes.values()].map(async (n) => {
+      const announcements = `${SUBJECT_PREFIX}.${n.cluster}.evt.${n.node}.config.loaded`;
+      const count = counts[announcements] ?? 0;
+      if (count === 0 || count > MAX_ANNOUNCEMENTS) return false;
+      try {
+        const first = await direct.getMessage(stream, { seq: info.state.first_seq, next_by_subj: `${SUBJECT_PREFIX}.${n.cluster}.evt.${n.node}.>` });
+        if (first.subject !== announcements) return false; // the run's start aged out: its instances are unknown
+        let seq = first.seq;
+        for (let i = 0; i < count; i++) {
+          const m = i === 0 ? first : await direct.getMessage(stream, { seq, next_by_subj: announcements });
+          seq = m.seq + 1;
+          const decoded = decodeEvent(decoder.decode(m.data), { subject: m.subject });
+          if (!decoded.ok) return false;
+          if ((decoded.event.data as { instances: string[] }).instances.includes(filter.instance!)) return false;
+        }
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  [...nodes.values()].forEach((n, i) => {
+    if (!skippable[i]) subjects.push(`${SUBJECT_PREFIX}.${n.cluster}.evt.${n.node}.${filter.type ?? '>'}`);
+  });
+  // Nothing skipped: one pass over the filter subject does the same work.
+  return subjects.length === nodes.size ? null : subjects;
 }
 
 function noStream(stream: string): KqError {

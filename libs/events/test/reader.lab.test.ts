@@ -109,6 +109,33 @@ test('history filters by cluster, node, type, instance and time', { skip }, asyn
   assert.deepEqual(await ids({ cluster: 'nobody' }), []);
 });
 
+test('a history of one instance reads only the nodes that may have it, with the same answer as a full pass', { skip }, async () => {
+  const announce = (p: EventPublisher, instances: string[]) => p.publish('config.loaded', { ...SAMPLES['config.loaded'], instances });
+  const a = await publisher('narrow', 'a');
+  const b = await publisher('narrow', 'b');
+  const arb = await publisher('narrow', 'arb');
+  announce(a, ['VI_1', 'VI_3']);
+  announce(b, ['VI_2']);
+  for (let i = 0; i < 40; i++) {
+    a.publish('check.result', SAMPLES['check.result'], { instance: i % 2 ? 'VI_1' : 'VI_3' });
+    b.publish('check.result', SAMPLES['check.result'], { instance: 'VI_2' });
+    // An arbiter announces nothing: it is always read.
+    if (i % 10 === 0) arb.publish('lease.granted', SAMPLES['lease.granted'], { instance: i % 20 ? 'VI_1' : 'VI_2' });
+  }
+  for (const p of [a, b, arb]) assert.equal(await p.flush(30_000), true);
+  const js = nc.jetstream();
+  const narrowed = await collectHistory(js, { cluster: 'narrow', instance: 'VI_1' });
+  const ids = narrowed.events.map((e) => `${e.node}/${e.seq}`);
+  // a's odd check results (seq 2 is its first) and the arbiter's two grants of VI_1.
+  assert.deepEqual([...ids].sort(), [...range(1, 20).map((i) => `a/${2 * i + 1}`), 'arb/2', 'arb/4'].sort());
+  // The same events, in the same (stream) order, as a filter over everything; b was never read.
+  const full: string[] = [];
+  for await (const item of readHistory(js, { cluster: 'narrow' })) if (item.event.instance === 'VI_1') full.push(`${item.event.node}/${item.event.seq}`);
+  assert.deepEqual(ids, full);
+  assert.equal(narrowed.read, 41 + 4, 'a and arb read, b skipped');
+  assert.deepEqual(narrowed.gaps, []);
+});
+
 test('a history reader can be iterated as it arrives and gives stream positions', { skip }, async () => {
   const p = await publisher('iter', 'n1');
   for (let i = 0; i < 2500; i++) p.publish('check.result', SAMPLES['check.result']);
