@@ -30,9 +30,9 @@ export const EXIT_USAGE = `Exit codes:
   0  accepted (failover --wait: the target holds the lease)
   1  no usable answer (HTTP 5xx, not JSON, no answer once asked, NATS unreadable):
      the outcome is unknown, look with 'hactl status'
-  2  usage: a flag or value is wrong, the token file cannot be read
+  2  usage: a flag or value is wrong, no token, the token file cannot be read
   3  refused by the arbiter (HTTP 409); its reason is printed
-  4  unauthorized (HTTP 401): no token, or the token is not accepted
+  4  unauthorized (HTTP 401): the arbiter did not accept the token
   5  bad request (HTTP 400) or unknown instance / node without fencing (HTTP 404)
   6  no arbiter reachable (or none serves --cluster)
   7  failover --wait: accepted, but the target did not hold the lease within --timeout
@@ -55,7 +55,7 @@ Prints the arbiter's decision and its reason.
 
 ${ARBITER_USAGE}
 
-${NATS_USAGE}
+${NATS_USAGE.replace('--token T', '--nats-token T')}
 
 ${EXIT_USAGE}`;
 
@@ -151,10 +151,14 @@ function parseCommon(
   extra: Record<string, { type: 'string' | 'boolean'; default?: boolean }>,
   env: NodeJS.ProcessEnv,
 ): { values: Record<string, string | boolean | undefined>; positionals: string[]; common: Omit<Common, 'urls' | 'requestTimeoutMs'>; help: boolean } {
-  const given = args.filter((a) => NATS_FLAGS.has(a));
+  const given = args.filter((a) => NATS_FLAGS.has(a) || a === '--nats-token');
+  if (given.includes('--token') && command !== 'status') {
+    throw new UsageError(`--token is the NATS token (--nats-token here); the arbiter's bearer token comes from --token-file FILE or $KQ_ARBITER_TOKEN (never the command line, where ps shows it)`);
+  }
   let taken: { settings: NatsSettings; rest: string[] };
   try {
-    taken = takeNatsFlags(args);
+    // --nats-token: NATS's token where --token would be taken for the arbiter's.
+    taken = takeNatsFlags(args.map((a) => (a === '--nats-token' ? '--token' : a)));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -166,9 +170,6 @@ function parseCommon(
   }
   const { values, positionals } = parsed;
   const cluster = typeof values['cluster'] === 'string' ? checkName(values['cluster'], '--cluster') : undefined;
-  if (given.includes('--token') && command !== 'status') {
-    throw new UsageError(`--token is the NATS token; the arbiter's bearer token comes from --token-file FILE or $KQ_ARBITER_TOKEN (never the command line, where ps shows it)`);
-  }
   return {
     values,
     positionals,
@@ -202,7 +203,8 @@ export function parseFailoverArgs(args: string[], env: NodeJS.ProcessEnv = proce
   const instance = onePositional(p.positionals, 'INSTANCE', 'failover');
   const wait = p.values['wait'] === true;
   if (p.values['timeout'] !== undefined && !wait) throw new UsageError('--timeout is how long --wait follows; give --wait too');
-  if (!wait && args.some((a) => NATS_FLAGS.has(a))) throw new UsageError(`${args.find((a) => NATS_FLAGS.has(a))}: NATS is only read with --wait`);
+  const natsFlag = args.find((a) => NATS_FLAGS.has(a) || a === '--nats-token');
+  if (!wait && natsFlag) throw new UsageError(`${natsFlag}: NATS is only read with --wait`);
   const to = typeof p.values['to'] === 'string' ? checkName(p.values['to'], '--to') : undefined;
   return {
     ...p.common,
@@ -219,7 +221,7 @@ export function parseFenceArgs(args: string[], env: NodeJS.ProcessEnv = process.
   const p = parseCommon('fence', args, {}, env);
   if (p.help) return null;
   const node = onePositional(p.positionals, 'NODE', 'fence');
-  const nats = args.find((a) => NATS_FLAGS.has(a));
+  const nats = args.find((a) => NATS_FLAGS.has(a) || a === '--nats-token');
   if (nats) throw new UsageError(`${nats}: fence does not read NATS`);
   return { ...p.common, urls: needArbiters(p.values, env), requestTimeoutMs: age(p.values['request-timeout'] as string | undefined, '--request-timeout', 120_000), node };
 }

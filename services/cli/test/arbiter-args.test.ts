@@ -60,7 +60,11 @@ test('failover: every mistake is a usage error naming the flag or the value', ()
   usage(() => parseFailoverArgs(['VI_1', '--wait', '--timeout', 'soon'], ENV), /--timeout 'soon': expected a number and a unit/);
   usage(() => parseFailoverArgs(['VI_1', '--wait', '--timeout', '0s'], ENV), /--timeout '0s': must be more than 0/);
   usage(() => parseFailoverArgs(['VI_1', '--nats', 'nats://x:4222'], ENV), /--nats: NATS is only read with --wait/);
-  usage(() => parseFailoverArgs(['VI_1', '--token', 'secret-value'], ENV), /--token is the NATS token; the arbiter's bearer token comes from --token-file/);
+  usage(() => parseFailoverArgs(['VI_1', '--token', 'secret-value'], ENV), /--token is the NATS token \(--nats-token here\); the arbiter's bearer token comes from --token-file/);
+  usage(() => parseFailoverArgs(['VI_1', '--nats-token', 'n'], ENV), /--nats-token: NATS is only read with --wait/);
+  const t = parseFailoverArgs(['VI_1', '--wait', '--nats-token', 'nats-secret'], ENV);
+  assert.equal(t?.nats.token, 'nats-secret', '--nats-token is NATS\'s token for --wait');
+  assert.equal(t?.natsGiven, true);
 });
 
 test('fence: NODE and the common flags; NATS flags have no use there', () => {
