@@ -23,8 +23,7 @@ const ARBITER_USAGE = `Arbiter:
                            The next one is asked only when the previous could not be connected to.
   --token-file FILE        the bearer token, alone on one line (mode 0600); default $KQ_ARBITER_TOKEN.
                            It is sent in the Authorization header and never printed.
-  --cluster NAME           only an arbiter of this cluster (one that serves another is passed over)
-  --request-timeout AGE    how long the answer may take once asked`;
+  --cluster NAME           only an arbiter of this cluster (one that serves another is passed over)`;
 
 export const EXIT_USAGE = `Exit codes:
   0  accepted (failover --wait: the target holds the lease)
@@ -51,7 +50,7 @@ Prints the arbiter's decision and its reason.
                    else polls the arbiter's /v1/status
   --timeout AGE    how long --wait follows (default 30s); AGE: 500ms, 30s, 2m
   --json           one JSON object on stdout: {command, outcome, exit, status, decision, reason, ...}
-  --request-timeout AGE   default 30s
+  --request-timeout AGE   how long the arbiter's answer may take once asked (default 30s)
 
 ${ARBITER_USAGE}
 
@@ -66,7 +65,7 @@ node's fencing backend: a signed webhook or a fence agent), and waits for the
 result. A confirmed fence counts for whatever lease NODE holds.
 
   --json           one JSON object on stdout: {command, outcome, exit, status, node, ok, confirmed, reason, ...}
-  --request-timeout AGE   default 120s (a fence can take a while)
+  --request-timeout AGE   how long the answer may take once asked (default 120s: a fence takes a while)
 
 ${ARBITER_USAGE}
 
@@ -83,7 +82,7 @@ expiry is then counted on this host's clock.
 
   --kv             read HA_LEASES even when $KQ_ARBITER_URL is set
   --json           one object per instance per line (NDJSON)
-  --request-timeout AGE   default 10s
+  --request-timeout AGE   how long an answer may take (default 10s)
 
 ${ARBITER_USAGE.split('\n').filter((l) => !l.includes('--token-file') && !l.includes('Authorization')).join('\n')}
 

@@ -439,4 +439,22 @@ describe('hactl status, failover and fence against bin/ha-arbiter and nats-serve
     assert.deepEqual([out['outcome'], out['ok'], out['confirmed'], out['status']], ['confirmed', true, true, 200]);
     assert.equal(receiver.requests.slice(seen).every((q) => q.signature.ok), true);
   });
+
+  test('fence refused by the receiver: exit 8 with the backend\'s reason on stdout (and in --json)', async () => {
+    const seen = receiver.requests.length;
+    receiver.answer(500, { status: 'error', reason: 'the PDU did not answer' });
+    try {
+      const r = await hactl(['fence', 'node-b', '--arbiter', base, '--token-file', tokenFile]);
+      assert.equal(r.code, 8, show(r));
+      assert.match(r.stdout, new RegExp(`^fence of node-b: (FAILED|NOT CONFIRMED) \\(${base}\\): \\S`, 'm'));
+      const j = await hactl(['fence', 'node-b', '--json', '--arbiter', base, '--token-file', tokenFile]);
+      assert.equal(j.code, 8, show(j));
+      const out = JSON.parse(j.stdout) as Record<string, unknown>;
+      assert.deepEqual([out['outcome'], out['status'], out['confirmed']], ['fenceFailed', 502, false]);
+      assert.ok(receiver.requests.length > seen, 'the receiver was asked');
+      assert.equal(receiver.requests.slice(seen).every((q) => q.signature.ok), true);
+    } finally {
+      receiver.answer(200, { status: 'fenced' });
+    }
+  });
 });
