@@ -179,9 +179,11 @@ describe('arbiter with a real nats-server', { skip }, () => {
     const now = await lease('fence1');
     assert.equal(now?.value['holder'], 'fence-b');
     assert.match(String(now?.value['reason']), /fence-a \(epoch \d+\) was fenced and the fence confirmed/);
-    const h = await collectHistory(nc.jetstream(), { cluster: CLUSTER, node: 'arb-fence' });
-    const fenceResult = h.events.find((e) => e.type === 'fence.result');
-    assert.ok(fenceResult, h.events.map((e) => e.type).join(','));
+    // The arbiter's events are journaled, then published: wait for the stream to hold the result.
+    const fenceResult = await waitFor('fence.result in the event log', async () => {
+      const h = await collectHistory(nc.jetstream(), { cluster: CLUSTER, node: 'arb-fence' });
+      return h.events.find((e) => e.type === 'fence.result');
+    });
     assert.equal((fenceResult!.data as { confirmed: boolean }).confirmed, true);
   });
 
