@@ -457,4 +457,9 @@ describe('hactl status, failover and fence against bin/ha-arbiter and nats-serve
       receiver.answer(200, { status: 'fenced' });
     }
   });
+
+  test('the tokens appear nowhere: not in hactl\'s output (checked at every run above), not in the arbiter\'s log', () => {
+    assert.ok(arbiterLog.includes('forced failover'), 'the arbiter logged the failovers');
+    for (const t of [TOKEN, WRONG]) assert.ok(!arbiterLog.includes(t), 'a token is in the arbiter\'s log');
+  });
 });

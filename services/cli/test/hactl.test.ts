@@ -42,3 +42,22 @@ test('an unknown command is a usage error (exit 2) with the usage text', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /Usage: hactl COMMAND/);
 });
+
+test('--help on every command: exit 0, the usage on stdout', () => {
+  for (const cmd of [['status'], ['failover'], ['fence'], ['history'], ['tail'], ['stream', 'init'], ['check-config']]) {
+    const r = run(...cmd, '--help');
+    assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, cmd[0] === 'check-config' ? /Usage: hactl COMMAND/ : new RegExp(`^hactl ${cmd.join(' ')} `, 'm'), cmd.join(' '));
+  }
+  for (const cmd of ['failover', 'fence']) assert.match(run(cmd, '--help').stdout, /Exit codes:\n  0  accepted/);
+});
+
+test('failover and fence without an arbiter or a token are usage errors (exit 2) naming what is missing', () => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KQ_')));
+  const noArbiter = spawnSync(process.execPath, [HACTL, 'failover', 'VI_1'], { encoding: 'utf8', env });
+  assert.equal(noArbiter.status, 2);
+  assert.match(noArbiter.stderr, /no arbiter: give --arbiter URL\[,URL\.\.\.\] or set \$KQ_ARBITER_URL/);
+  const noToken = spawnSync(process.execPath, [HACTL, 'fence', 'web1', '--arbiter', 'http://127.0.0.1:9'], { encoding: 'utf8', env });
+  assert.equal(noToken.status, 2);
+  assert.match(noToken.stderr, /no token: give --token-file FILE or set \$KQ_ARBITER_TOKEN/);
+});
