@@ -21,8 +21,15 @@
  *   - the incumbent is silent or gone: with fencing, fence it (gated on the
  *     arbiter's gateway) and grant on confirmation; without, wait for expiry.
  *
- * Modes: `strict` and `failsafe` are served alike here. `failsafe` only changes
- * what the agent does while it cannot reach any arbiter (failsafe.ts); `off`
+ * Offers: a lease written for a node that did not claim it carries
+ * `offered: true` until its claim is granted. Such a node cannot serve with
+ * it, so an offer that runs out unclaimed leaves the lease free; it is never
+ * a silent holder to fence. Likewise a holder whose lease ran out and that,
+ * heard from since, reports no VIP gave the lease up: no fence.
+ *
+ * Modes: `strict` and `failsafe` are served alike here but for one rule: in
+ * `failsafe` a holder heard from after its lease ran out that still reports the
+ * VIP kept it while no arbiter answered (failsafe.ts), and is alive. `off`
  * keeps no lease: requests are refused, split-brain is still reported.
  */
 import type {
@@ -78,7 +85,7 @@ export function nextDeadline(view: ArbiterView, instance: string, now: number): 
   const inc = inst ? incumbentOf(inst.lease?.value ?? null) : null;
   if (!inst || !inc) return null;
   const candidates = [inc.until];
-  if (!inc.revoked) candidates.push(renewalOverdueAt(inc.renewedAt, inst.policy.timing));
+  if (!inc.revoked && !inc.offered) candidates.push(renewalOverdueAt(inc.renewedAt, inst.policy.timing));
   const future = candidates.filter((t) => t > now);
   return future.length > 0 ? Math.min(...future) : null;
 }
@@ -166,15 +173,17 @@ interface Incumbent {
   readonly renewedAt: number;
   readonly until: number;
   readonly revoked: boolean;
+  /** Only offered, never claimed: it was never told it holds the lease, so it cannot serve with it. */
+  readonly offered: boolean;
 }
 
 function incumbentOf(value: LeaseValue | null): Incumbent | null {
   if (!value) return null;
   if (value.holder !== null) {
-    return { node: value.holder, epoch: value.epoch, grantedAt: value.grantedAt, renewedAt: value.renewedAt, until: value.expiresAt, revoked: false };
+    return { node: value.holder, epoch: value.epoch, grantedAt: value.grantedAt, renewedAt: value.renewedAt, until: value.expiresAt, revoked: false, offered: value.offered === true };
   }
   const o = value.outgoing;
-  if (o) return { node: o.node, epoch: o.epoch, grantedAt: o.grantedAt, renewedAt: o.grantedAt, until: o.until, revoked: true };
+  if (o) return { node: o.node, epoch: o.epoch, grantedAt: o.grantedAt, renewedAt: o.grantedAt, until: o.until, revoked: true, offered: false };
   return null;
 }
 
@@ -211,8 +220,12 @@ function chooseSuccessor(c: Ctx, exclude: readonly string[], claimingOnly: boole
 }
 
 type Assessment =
-  /** `certain`: the incumbent is known not to serve (fenced, itself); otherwise only presumed (its lease ran out). */
-  | { kind: 'clear'; why: string; certain: boolean }
+  /**
+   * `certain`: the incumbent is known not to serve (fenced, itself, it said so);
+   * otherwise only presumed (its lease ran out). `incumbentMay`: the incumbent
+   * itself may get a new epoch (it gave the VIP up and is asking again).
+   */
+  | { kind: 'clear'; why: string; certain: boolean; incumbentMay?: boolean }
   | { kind: 'alive'; why: string; retryAfterMs: number }
   | { kind: 'wait'; why: string; retryAfterMs?: number }
   | { kind: 'fence'; why: string; fence: FenceNodeAction; retryAfterMs: number }
@@ -229,7 +242,35 @@ function assess(c: Ctx, beneficiary: string | null): Assessment {
     const when = fence.finishedAt !== undefined ? ` ${ago(c.now, fence.finishedAt)} ago` : '';
     return { kind: 'clear', why: `${inc.node} (epoch ${inc.epoch}) was fenced and the fence confirmed${when}`, certain: true };
   }
+  if (inc.offered) {
+    // Never claimed: the node was never told it holds the lease, so it cannot serve with it.
+    if (c.now >= inc.until) {
+      return { kind: 'clear', why: `the offer of epoch ${inc.epoch} to ${inc.node} ran out unclaimed ${ms(c.now - inc.until)} ago (${inc.node} never held it)`, certain: true };
+    }
+    const left = inc.until - c.now;
+    return { kind: 'wait', why: `the lease (epoch ${inc.epoch}) is offered to ${inc.node}, which has not claimed it yet; the offer stands ${ms(left)} more`, retryAfterMs: Math.min(left, t.requestTimeoutMs) };
+  }
   const policy = c.policy.fencing;
+  const heard = c.view.nodes[inc.node];
+  const member = c.inst.members[inc.node];
+  const heardSince = heard?.connected === true && heard.heardAt !== undefined && heard.heardAt >= inc.until && member !== undefined;
+  if (c.now >= inc.until && !inc.revoked && heardSince && member.state !== 'MASTER' && !member.vip) {
+    // Its agent is alive and says, since the lease ran out, that it holds no VIP: it demoted itself (ARCHITECTURE.md, self-fencing by time).
+    return {
+      kind: 'clear',
+      why: `the lease of ${inc.node} (epoch ${inc.epoch}) ran out ${ms(c.now - inc.until)} ago and ${inc.node} reports ${member.state} without the VIP since: it gave the lease up`,
+      certain: true,
+      incumbentMay: true,
+    };
+  }
+  if (c.now >= inc.until && !inc.revoked && heardSince && c.policy.mode === 'failsafe' && beneficiary !== null) {
+    // failsafe: the holder kept the VIP while no arbiter answered (its gateway answering); it is alive and claims again.
+    return {
+      kind: 'alive',
+      why: `holder ${inc.node} kept the VIP past its lease (epoch ${inc.epoch} ran out ${ms(c.now - inc.until)} ago, failsafe while no arbiter answered) and is heard from (${member.state}${member.vip ? ', VIP up' : ''}): it claims the lease again`,
+      retryAfterMs: t.renewIntervalMs,
+    };
+  }
   if (c.now >= inc.until) {
     const ran = inc.revoked
       ? `${inc.node} never confirmed its demotion and its revoked lease (epoch ${inc.epoch}) ran out ${ms(c.now - inc.until)} ago`
@@ -332,7 +373,7 @@ function fenceEvent(c: Ctx, f: FenceNodeAction): EventAction {
 /** A new epoch for `node`; the verdict follows the write's result. */
 function proposeGrant(c: Ctx, node: string, claimed: boolean, why: string): Decision {
   const epoch = (c.value?.epoch ?? 0) + 1;
-  const value: LeaseValue = { holder: node, epoch, grantedAt: c.now, renewedAt: c.now, expiresAt: c.now + c.policy.timing.leaseTtlMs, reason: why };
+  const value: LeaseValue = { holder: node, epoch, grantedAt: c.now, renewedAt: c.now, expiresAt: c.now + c.policy.timing.leaseTtlMs, reason: why, ...(claimed ? {} : { offered: true as const }) };
   return result('propose', `${why}: granting ${node} epoch ${epoch} once the write at revision ${c.revision} succeeds`, [
     write(c, value, { kind: 'grant', node, epoch, claimed }),
   ]);
@@ -370,17 +411,25 @@ function onClaim(view: ArbiterView, name: string, node: string, now: number): De
     return veto('veto', `the arbiter cannot reach ${node} from its place while its own gateway answers`, c.policy.timing.renewIntervalMs);
   }
   const nowp = noWritePath(c);
-  if (nowp) return veto('veto', nowp, c.policy.timing.renewIntervalMs);
+  if (nowp) {
+    // Not a verdict on the claim: this replica cannot decide now. The claimant keeps what it has
+    // (a failsafe holder serving without a lease keeps the VIP, a strict claimant stays without)
+    // and asks again; the shell answers `wait`.
+    return result('wait', `claim by ${node} must wait: ${nowp}`);
+  }
   const pending = pendingWhy(c);
   if (pending) return veto('veto', pending, c.policy.timing.requestTimeoutMs);
 
   const v = c.value;
   if (v && v.holder === node && now < v.expiresAt) {
-    // The holder asks again (an agent restarted mid-claim, or its grant was lost): same epoch, fresh expiry.
-    const value: LeaseValue = { ...v, renewedAt: now, expiresAt: now + c.policy.timing.leaseTtlMs };
+    // The holder asks again (an agent restarted mid-claim, or its grant was lost), or the offered node claims: same epoch, fresh expiry.
+    const { offered: _claimed, ...rest } = v;
+    const value: LeaseValue = { ...rest, renewedAt: now, expiresAt: now + c.policy.timing.leaseTtlMs };
     return result(
       'propose',
-      `${node} already holds epoch ${v.epoch}: granting it again with a fresh expiry once the write at revision ${c.revision} succeeds`,
+      v.offered
+        ? `${node} claims epoch ${v.epoch}, which it was offered: granting it with a fresh expiry once the write at revision ${c.revision} succeeds`
+        : `${node} already holds epoch ${v.epoch}: granting it again with a fresh expiry once the write at revision ${c.revision} succeeds`,
       [write(c, value, { kind: 'grant', node, epoch: v.epoch, claimed: true })],
     );
   }
@@ -475,7 +524,7 @@ function onRelease(view: ArbiterView, name: string, node: string, epoch: number,
   if (successor) {
     const next = v.epoch + 1;
     const reason = `${what}: handing over to ${successor} at once (break-then-make)`;
-    const value: LeaseValue = { holder: successor, epoch: next, grantedAt: now, renewedAt: now, expiresAt: now + ttl, reason };
+    const value: LeaseValue = { holder: successor, epoch: next, grantedAt: now, renewedAt: now, expiresAt: now + ttl, reason, offered: true };
     return result('propose', `${reason}, epoch ${next}, once the write at revision ${c.revision} succeeds`, [
       write(c, value, { kind: 'handover', from: node, fromEpoch: epoch, to: successor, epoch: next }),
     ]);
@@ -585,7 +634,8 @@ function progress(c: Ctx): Decision {
   switch (a.kind) {
     case 'clear': {
       // Presumed gone only (its lease ran out): grant someone VRRP also says should take over.
-      const target = a.certain ? best : chooseSuccessor(c, [inc.node], true);
+      // The incumbent that gave the VIP up competes again with whoever claims.
+      const target = a.incumbentMay ? (chooseSuccessor(c, [], true) ?? best) : a.certain ? best : chooseSuccessor(c, [inc.node], true);
       if (!target) return result('wait', `${a.why}; no eligible member ${a.certain ? 'can take over' : 'is claiming'}`);
       return proposeGrant(c, target, false, a.why);
     }

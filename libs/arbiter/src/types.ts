@@ -71,6 +71,13 @@ export interface LeaseValue {
   readonly outgoing?: OutgoingHolder;
   /** A forced failover keeps the lease for this node. */
   readonly reservedFor?: string;
+  /**
+   * true while the holder was only offered the lease (a successor, a failover
+   * target) and has not claimed it: it was never told it holds it, so it cannot
+   * serve with it. Dropped by the write that grants its claim. An offer that
+   * runs out unclaimed is a free lease again, never a silent holder to fence.
+   */
+  readonly offered?: true;
 }
 
 /** A KV entry as read; `revision` is what a compare-and-set must name. */
@@ -111,6 +118,8 @@ export interface NodeView {
   readonly reachableFromArbiter: Reachability;
   /** Cleared by the shell when the node connects again: a fenced node that returns is a new incarnation. */
   readonly fence?: FenceRecord;
+  /** When its last heartbeat came (epoch ms): what its members say is at least that fresh. */
+  readonly heardAt?: number;
 }
 
 /** A lease write this replica issued and whose result has not come back. */

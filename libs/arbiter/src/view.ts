@@ -91,6 +91,13 @@ export function recordConnection(view: ArbiterView, node: string, connected: boo
   });
 }
 
+/** A heartbeat of `node` came at `at`: its members' states are at least that fresh. */
+export function recordHeard(view: ArbiterView, node: string, at: number): ArbiterView {
+  const n = view.nodes[node];
+  if (!n) return view;
+  return withNode(view, node, () => ({ ...n, heardAt: at }));
+}
+
 /** What a member last reported about itself. */
 export function recordMember(view: ArbiterView, instance: string, node: string, member: MemberView): ArbiterView {
   return withInstance(view, instance, (inst) => ({ ...inst, members: { ...inst.members, [node]: member } }));

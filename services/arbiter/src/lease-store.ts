@@ -33,6 +33,7 @@ export const leaseValueSchema = z.object({
   reason: z.string(),
   outgoing: outgoingSchema.optional(),
   reservedFor: z.string().optional(),
+  offered: z.literal(true).optional(),
 });
 
 export interface LeaseStoreOptions {
@@ -72,6 +73,7 @@ export function decodeLease(bytes: Uint8Array, revision: number, log?: Logger, k
       reason: v.reason,
       ...(v.outgoing ? { outgoing: v.outgoing } : {}),
       ...(v.reservedFor !== undefined ? { reservedFor: v.reservedFor } : {}),
+      ...(v.offered ? { offered: true as const } : {}),
     };
     return { revision, value };
   }

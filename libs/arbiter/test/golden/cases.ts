@@ -56,7 +56,7 @@ const HANDOVER_A_B: WriteLeaseAction = {
   instance: 'web',
   key: KEY,
   expectedRevision: 10,
-  value: { holder: 'node-b', epoch: 5, grantedAt: T0, renewedAt: T0, expiresAt: T0 + 2000, reason: 'node-a released epoch 4: handing over to node-b at once (break-then-make)' },
+  value: { holder: 'node-b', epoch: 5, grantedAt: T0, renewedAt: T0, expiresAt: T0 + 2000, reason: 'node-a released epoch 4: handing over to node-b at once (break-then-make)', offered: true },
   intent: { kind: 'handover', from: 'node-a', fromEpoch: 4, to: 'node-b', epoch: 5 },
 };
 const REVOKE_A_C: WriteLeaseAction = {
@@ -67,12 +67,14 @@ const REVOKE_A_C: WriteLeaseAction = {
   value: { ...REVOKED, renewedAt: T0 },
   intent: { kind: 'revoke', from: 'node-a', fromEpoch: 4, to: 'node-c', epoch: 5, by: 'ops' },
 };
+/** Offered to node-b at epoch 5 (a successor), never claimed; ran out at T0. */
+const OFFERED_B = { holder: 'node-b', epoch: 5, grantedAt: T0 - 2000, renewedAt: T0 - 2000, expiresAt: T0, reason: 'node-a released epoch 4: handing over to node-b at once (break-then-make)', offered: true } as const;
 const PUSH_B_E5: WriteLeaseAction = {
   type: 'writeLease',
   instance: 'web',
   key: KEY,
   expectedRevision: 10,
-  value: { holder: 'node-b', epoch: 5, grantedAt: T0, renewedAt: T0, expiresAt: T0 + 2000, reason: 'node-a (epoch 4) was fenced and the fence confirmed 10 ms ago' },
+  value: { holder: 'node-b', epoch: 5, grantedAt: T0, renewedAt: T0, expiresAt: T0 + 2000, reason: 'node-a (epoch 4) was fenced and the fence confirmed 10 ms ago', offered: true },
   intent: { kind: 'grant', node: 'node-b', epoch: 5, claimed: false },
 };
 
@@ -173,14 +175,14 @@ export const CASES: GoldenCase[] = [
     actions: vetoed('node-b', /cannot reach node-b/, 1000),
   },
   {
-    name: 'no quorum evidence: the KV write path is down, so nothing is granted even on a free lease',
+    name: 'no quorum evidence: the KV write path is down, so nothing is granted even on a free lease; the claimant waits (no verdict, no veto)',
     view: world({ lease: null, writePath: { available: false, detail: 'JetStream: 1 of 3 servers' } }),
     request: claim('node-b'),
     now: T0,
-    decision: 'veto',
+    decision: 'wait',
     reason:
-      'claim by node-b vetoed: no quorum evidence: the NATS KV write path is not available (JetStream: 1 of 3 servers), and the arbiter grants only through compare-and-set writes',
-    actions: vetoed('node-b', /no quorum evidence/, 1000),
+      'claim by node-b must wait: no quorum evidence: the NATS KV write path is not available (JetStream: 1 of 3 servers), and the arbiter grants only through compare-and-set writes',
+    actions: [],
   },
   {
     name: 'two claims for one free lease in one view: the second sees the first one\'s pending write',
@@ -481,7 +483,7 @@ export const CASES: GoldenCase[] = [
     now: T0,
     decision: 'propose',
     reason: 'node-a confirmed it removed the VIP (revoked epoch 4) after the forced failover: handing over to node-c at once (break-then-make), epoch 6, once the write at revision 10 succeeds',
-    actions: [{ type: 'writeLease', value: { holder: 'node-c', epoch: 6 }, intent: { kind: 'handover', from: 'node-a', fromEpoch: 4, to: 'node-c', epoch: 6 } }],
+    actions: [{ type: 'writeLease', value: { holder: 'node-c', epoch: 6, offered: true }, intent: { kind: 'handover', from: 'node-a', fromEpoch: 4, to: 'node-c', epoch: 6 } }],
   },
 
   // -------------------------------------------------------------- forced failover
@@ -537,7 +539,7 @@ export const CASES: GoldenCase[] = [
     now: T0 + 2000,
     decision: 'propose',
     reason: 'forced failover by ops: the lease of node-a (epoch 4) ran out 500 ms ago: granting node-b epoch 5 once the write at revision 10 succeeds',
-    actions: [{ type: 'writeLease', value: { holder: 'node-b', epoch: 5 }, intent: { kind: 'grant', node: 'node-b', claimed: false } }],
+    actions: [{ type: 'writeLease', value: { holder: 'node-b', epoch: 5, offered: true }, intent: { kind: 'grant', node: 'node-b', claimed: false } }],
   },
   {
     name: 'failover with nobody else able to serve is refused; the holder keeps the lease',
@@ -657,7 +659,7 @@ export const CASES: GoldenCase[] = [
     now: T0 + 2000,
     decision: 'propose',
     reason: 'the lease of node-a (epoch 4) ran out 500 ms ago: granting node-b epoch 5 once the write at revision 10 succeeds',
-    actions: [{ type: 'writeLease', value: { holder: 'node-b', epoch: 5 }, intent: { kind: 'grant', claimed: false } }],
+    actions: [{ type: 'writeLease', value: { holder: 'node-b', epoch: 5, offered: true }, intent: { kind: 'grant', claimed: false } }],
   },
   {
     name: 'lease ran out but nobody is claiming: a merely presumed-gone holder is not replaced by a push',
@@ -684,7 +686,7 @@ export const CASES: GoldenCase[] = [
     now: T0,
     decision: 'propose',
     reason: 'the lease is free and node-c is claiming it: granting node-c epoch 5 once the write at revision 10 succeeds',
-    actions: [{ type: 'writeLease', value: { holder: 'node-c', epoch: 5 }, intent: { kind: 'grant', claimed: false } }],
+    actions: [{ type: 'writeLease', value: { holder: 'node-c', epoch: 5, offered: true }, intent: { kind: 'grant', claimed: false } }],
   },
   {
     name: 'reconcile without a write path: neither fences nor grants',
@@ -806,5 +808,96 @@ export const CASES: GoldenCase[] = [
     decision: 'writeFailed',
     reason: /the KV is at another revision/,
     actions: [{ type: 'event', name: 'lease.write_failed', node: 'node-b' }],
+  },
+  // -------------------------------------------------------------- offers and leases that ran out (NATS lost and back)
+  {
+    name: 'an offer that ran out unclaimed is a free lease, never a silent holder: no fence, the claimant is granted',
+    view: world({ fencing: 'required', leaseValue: OFFERED_B, members: { 'node-a': null, 'node-c': { state: 'CLAIMING' } } }),
+    request: claim('node-c'),
+    now: T0 + 100,
+    decision: 'propose',
+    reason: 'the offer of epoch 5 to node-b ran out unclaimed 100 ms ago (node-b never held it): granting node-c epoch 6 once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', expectedRevision: 10, value: { holder: 'node-c', epoch: 6 }, intent: { kind: 'grant', node: 'node-c', epoch: 6, claimed: true } }],
+  },
+  {
+    name: 'an offer that ran out unclaimed, reconcile: offered to the best member, nobody fenced',
+    view: world({ fencing: 'required', leaseValue: OFFERED_B, members: { 'node-a': null } }),
+    request: reconcile,
+    now: T0 + 100,
+    decision: 'propose',
+    reason: 'the offer of epoch 5 to node-b ran out unclaimed 100 ms ago (node-b never held it): granting node-c epoch 6 once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', value: { holder: 'node-c', epoch: 6, offered: true }, intent: { kind: 'grant', node: 'node-c', claimed: false } }],
+  },
+  {
+    name: 'a standing offer: another claimant is vetoed until the offered node claims or the offer runs out',
+    view: world({ fencing: 'required', leaseValue: { ...OFFERED_B, expiresAt: T0 + 300 }, members: { 'node-a': null } }),
+    request: claim('node-c'),
+    now: T0,
+    decision: 'veto',
+    reason: 'claim by node-c vetoed: the lease (epoch 5) is offered to node-b, which has not claimed it yet; the offer stands 300 ms more',
+    actions: vetoed('node-c', /offered to node-b/, 250),
+  },
+  {
+    name: 'a standing offer, the offered node silent: waiting, not fencing (it never held the lease)',
+    view: world({ fencing: 'required', leaseValue: { ...OFFERED_B, expiresAt: T0 + 300 }, members: { 'node-a': null } }),
+    request: reconcile,
+    now: T0,
+    decision: 'wait',
+    reason: 'the lease (epoch 5) is offered to node-b, which has not claimed it yet; the offer stands 300 ms more',
+    actions: [],
+  },
+  {
+    name: 'the offered node claims: granted at the offered epoch, the offered marker dropped',
+    view: world({ fencing: 'required', leaseValue: { ...OFFERED_B, expiresAt: T0 + 300 }, members: { 'node-a': null } }),
+    request: claim('node-b'),
+    now: T0,
+    decision: 'propose',
+    reason: 'node-b claims epoch 5, which it was offered: granting it with a fresh expiry once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', value: { holder: 'node-b', epoch: 5, offered: undefined, expiresAt: T0 + 2000 }, intent: { kind: 'grant', node: 'node-b', epoch: 5, claimed: true } }],
+  },
+  {
+    name: 'lease ran out, its holder heard since reporting no VIP (it demoted itself): no fence under required, the claimant is granted',
+    view: world({ fencing: 'required', nodes: { 'node-a': { heardAt: T0 + 1600 } }, members: { 'node-a': { state: 'CLAIMING', vip: false } } }),
+    request: claim('node-b'),
+    now: T0 + 2000,
+    decision: 'propose',
+    reason: 'the lease of node-a (epoch 4) ran out 500 ms ago and node-a reports CLAIMING without the VIP since: it gave the lease up: granting node-b epoch 5 once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', value: { holder: 'node-b', epoch: 5 }, intent: { kind: 'grant', node: 'node-b', claimed: true } }],
+  },
+  {
+    name: 'lease ran out, its holder gave it up and claims again with the highest priority: reconcile offers it to the holder itself',
+    view: world({ fencing: 'required', nodes: { 'node-a': { heardAt: T0 + 1600 } }, members: { 'node-a': { state: 'CLAIMING', vip: false }, 'node-b': { state: 'CLAIMING' } } }),
+    request: reconcile,
+    now: T0 + 2000,
+    decision: 'propose',
+    reason: 'the lease of node-a (epoch 4) ran out 500 ms ago and node-a reports CLAIMING without the VIP since: it gave the lease up: granting node-a epoch 5 once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', value: { holder: 'node-a', epoch: 5, offered: true }, intent: { kind: 'grant', node: 'node-a', claimed: false } }],
+  },
+  {
+    name: 'lease ran out, its holder last heard before it ran out: no evidence, fenced first under required',
+    view: world({ fencing: 'required', nodes: { 'node-a': { heardAt: T0 + 1000 } }, members: { 'node-a': { state: 'BACKUP', vip: false } } }),
+    request: claim('node-b'),
+    now: T0 + 2000,
+    decision: 'fenceFirst',
+    reason: 'claim by node-b vetoed: the lease of node-a (epoch 4) ran out 500 ms ago, but fencing is required: fencing node-a (epoch 4) before granting node-b',
+    actions: [{ type: 'fence', node: 'node-a', attempt: 1 }, { type: 'veto' }, { type: 'event', name: 'fence.requested' }, { type: 'event', name: 'claim.vetoed' }],
+  },
+  {
+    name: 'failsafe: the holder kept the VIP past its lease while no arbiter answered and is heard from: alive, the backup is vetoed, nobody fenced',
+    view: world({ mode: 'failsafe', fencing: 'required', nodes: { 'node-a': { heardAt: T0 + 1600 } } }),
+    request: claim('node-b'),
+    now: T0 + 2000,
+    decision: 'veto',
+    reason: 'claim by node-b vetoed: holder node-a kept the VIP past its lease (epoch 4 ran out 500 ms ago, failsafe while no arbiter answered) and is heard from (MASTER, VIP up): it claims the lease again',
+    actions: vetoed('node-b', /kept the VIP past its lease/, 1000),
+  },
+  {
+    name: 'strict: a holder that reports the VIP after its lease ran out is fenced first under required',
+    view: world({ fencing: 'required', nodes: { 'node-a': { heardAt: T0 + 1600 } } }),
+    request: claim('node-b'),
+    now: T0 + 2000,
+    decision: 'fenceFirst',
+    reason: 'claim by node-b vetoed: the lease of node-a (epoch 4) ran out 500 ms ago, but fencing is required: fencing node-a (epoch 4) before granting node-b',
+    actions: [{ type: 'fence', node: 'node-a', attempt: 1 }, { type: 'veto' }, { type: 'event', name: 'fence.requested' }, { type: 'event', name: 'claim.vetoed' }],
   },
 ];
