@@ -29,7 +29,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../../libs/common/src/log.js';
 import { monotonicMs } from '../../../libs/common/src/clock.js';
 import { decide, nextDeadline } from '../../../libs/arbiter/src/decide.js';
-import { recordFenceResult, recordIssued, recordLease, recordNodeGateway, recordWriteResult } from '../../../libs/arbiter/src/view.js';
+import { recordFenceResult, recordHeard, recordIssued, recordLease, recordNodeGateway, recordWriteResult } from '../../../libs/arbiter/src/view.js';
 import {
   agentRequestSchema,
   ARBITER_QUEUE,
@@ -127,6 +127,8 @@ export class Arbiter {
   private readonly runningFences = new Set<string>();
   private readonly unknownReported = new Set<string>();
   private probing = false;
+  /** Monotonic ms of the last NATS reconnect: heartbeats are listened to for the warm-up before the write path counts again. */
+  private reconnectedAt: number | null = null;
   private readonly readyWaiters: (() => void)[] = [];
   /**
    * Agents' requests that came while a lease write of their instance was in
@@ -335,7 +337,8 @@ export class Arbiter {
     }
     const mono = monotonicMs();
     this.fact(`heartbeat ${hb.node}`, (v, now) => {
-      const f = this.membership.heartbeat(v, hb, mono, now);
+      const folded = this.membership.heartbeat(v, hb, mono, now);
+      const f = { ...folded, view: recordHeard(folded.view, hb.node, now) };
       for (const i of f.unknown) {
         if (this.unknownReported.has(`${hb.node}/${i}`)) continue;
         this.unknownReported.add(`${hb.node}/${i}`);
@@ -362,8 +365,14 @@ export class Arbiter {
       for await (const s of this.nc.status()) {
         if (this.stopping) return;
         if (s.type === 'disconnect') {
+          this.reconnectedAt = null;
           this.fact('nats disconnected', (v) => ({ view: { ...v, writePath: { available: false, detail: 'the NATS connection is lost' } }, reconcile: [] }));
         } else if (s.type === 'reconnect') {
+          // The servers may have restarted: the KV watch starts over, and the nodes we
+          // could not hear meanwhile get the warm-up again before anyone is judged.
+          this.reconnectedAt = monotonicMs();
+          this.log.info({ server: s.data }, 'NATS reconnected: watching the leases again, listening to heartbeats before judging anyone');
+          this.store.restartWatch();
           this.startProbing();
         }
       }
@@ -446,7 +455,16 @@ export class Arbiter {
     switch (item.kind) {
       case 'request':
         if (!this.ready) {
-          this.finishUnanswered(item.origin, `the arbiter replica ${this.config.replica} is warming up (listening to heartbeats before it judges anyone); ask again`);
+          const r = item.origin.request;
+          const timing = 'instance' in r ? this.view.instances[r.instance]?.policy.timing : undefined;
+          const why = `the arbiter replica ${this.config.replica} is warming up (listening to heartbeats before it judges anyone); ask again`;
+          if (timing && 'instance' in r && r.type === 'claim') {
+            // Not a verdict: a failsafe holder serving without a lease must not take it for a veto.
+            this.send(item.origin, { type: 'wait', v: PROTOCOL_VERSION, instance: r.instance, reason: why, retryAfterMs: timing.requestTimeoutMs });
+            item.origin.onFinal?.({ decision: 'wait', reason: why, actions: [] });
+          } else {
+            this.finishUnanswered(item.origin, why);
+          }
           return;
         }
         if (this.deferWhileWriting(item.origin)) return;
@@ -740,7 +758,22 @@ export class Arbiter {
     const round = async (): Promise<void> => {
       while (!this.stopping) {
         const r = await this.store.probe();
+        const warmupLeft = this.reconnectedAt === null ? 0 : this.reconnectedAt + this.config.heartbeats.warmupMs - monotonicMs();
+        if (r.ok && warmupLeft > 0) {
+          const detail = `NATS reconnected: listening to heartbeats for ${Math.ceil(warmupLeft)} ms more before judging anyone`;
+          this.fact('write path warming up', (v) => ({ view: { ...v, writePath: { available: false, detail } }, reconcile: [] }));
+          await new Promise<void>((res) => this.later(() => res(), Math.min(500, warmupLeft)));
+          continue;
+        }
         if (r.ok) {
+          // What the other replicas wrote meanwhile, in case the restarted watch is slow to bring it.
+          try {
+            const all = await this.store.readAll();
+            for (const [instance, entry] of all) this.fact(`lease ${instance}`, (v) => this.foldLease(v, instance, entry));
+          } catch (e) {
+            this.log.warn({ err: (e as Error).message }, 'reading the leases after the write path came back failed; the watch will bring them');
+          }
+          this.log.info({}, 'lease write path available again');
           this.fact('write path back', (v) => ({ view: { ...v, writePath: { available: true } }, reconcile: Object.keys(v.instances) }));
           break;
         }

@@ -245,6 +245,18 @@ export class LeaseStore {
     void loop();
   }
 
+  /**
+   * Ends the current watch so that the loop starts a new one, which delivers
+   * every key's current value again. After NATS reconnected, the old watch's
+   * consumer may be gone with the servers (a full restart): nothing would
+   * come through it any more.
+   */
+  restartWatch(): void {
+    if (!this.watching) return;
+    this.log?.info({ bucket: this.bucket }, 'lease watch restarted after a reconnect');
+    this.watcher?.stop();
+  }
+
   close(): void {
     this.watching = false;
     this.watcher?.stop();
