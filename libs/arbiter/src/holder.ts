@@ -80,6 +80,13 @@ export interface HolderState {
   /** What VRRP said when it last asked for MASTER: failsafe's "is the master silent?" rests on it. */
   readonly lastMasterAdvertAt: number | null;
   readonly masterDownIntervalMs: number;
+  /**
+   * CLAIMING on the arbiter's offer alone: until when the offer stands (the
+   * lease's TTL from when it came). A claim of it that is vetoed or refused is
+   * sent again after the answer's retryAfterMs while it stands; optional, so
+   * that states saved without it read as "no offer".
+   */
+  readonly offerUntil?: number | null;
 }
 
 export type HolderEvent =
@@ -167,7 +174,7 @@ export function holderStep(params: HolderParams, state: HolderState, event: Hold
       if (state.request?.id !== event.requestId) return same(state, `failure of request ${event.requestId} ignored: not the request in flight`);
       return onFailure(params, state, event.reason, event.definitive, now);
     case 'offer':
-      return onOffer(state, event, now);
+      return onOffer(params, state, event, now);
     case 'orderDemote':
       return onOrderDemote(state, event.epoch, event.reason);
     case 'arbiterReachable':
@@ -213,7 +220,7 @@ function release(state: HolderState, epoch: number): { state: HolderState; actio
 }
 
 function toBackup(state: HolderState): HolderState {
-  return { ...state, phase: 'BACKUP', vrrpWants: false, lease: null, request: null, claimAt: null };
+  return { ...state, phase: 'BACKUP', vrrpWants: false, lease: null, request: null, claimAt: null, offerUntil: null };
 }
 
 /** CLAIMING -> BACKUP without VRRP having asked: VRRP's timer waits until retryAt (when it asked). */
@@ -338,7 +345,7 @@ function onClaimReply(params: HolderParams, state: HolderState, request: Pending
         return { state: c.state, actions: [c.action], reason: `grant of epoch ${reply.epoch} came ${ms(now - request.sentAt)} after the claim, too late to use (valid ${ms(reply.validForMs)} minus margin ${ms(t.safetyMarginMs)}): claiming again` };
       }
       const lease: HeldLease = { epoch: reply.epoch, anchorAt: request.sentAt, validForMs: reply.validForMs, demoteAt, renewAt: nextRenewalAt(request.sentAt, t) };
-      const held: HolderState = { ...state, phase: 'MASTER', vrrpWants: false, lease, claimAt: null };
+      const held: HolderState = { ...state, phase: 'MASTER', vrrpWants: false, lease, claimAt: null, offerUntil: null };
       if (state.phase === 'MASTER') return same(held, `lease granted (epoch ${reply.epoch}) while serving without one: back under the arbiter`);
       const reason = `lease granted (epoch ${reply.epoch}, valid ${ms(demoteAt - now)} more): ${reply.reason}`;
       return { state: held, actions: [{ type: 'becomeMaster', epoch: reply.epoch, reason }], reason };
@@ -358,6 +365,13 @@ function onClaimReply(params: HolderParams, state: HolderState, request: Pending
         return demote(state, `the arbiter answers and our claim was ${what} (${why}): no VIP without a lease`, null);
       }
       const retryAfter = (reply.type === 'veto' ? reply.retryAfterMs : undefined) ?? Math.max(t.renewIntervalMs, state.masterDownIntervalMs);
+      const offerUntil = state.offerUntil ?? null;
+      if (!state.vrrpWants && offerUntil !== null && now + retryAfter < offerUntil) {
+        // Claiming on an offer: the offered lease waits for this claim, so ask again (the veto may
+        // come from a replica that has not seen the offer, or from a write that did not land).
+        const next: HolderState = { ...state, claimAt: now + retryAfter };
+        return same(next, `claim of the offered lease ${what}: ${why}; claiming again in ${ms(retryAfter)} (the offer stands ${ms(offerUntil - now)} more)`);
+      }
       return backOff(state, `claim ${what}: ${why}`, now + retryAfter);
     }
   }
@@ -414,7 +428,7 @@ function onFailure(params: HolderParams, state: HolderState, reason: string, def
   return same({ ...s, claimAt: retryAt }, `strict: no arbiter answers (${reason}); no VIP without a lease, claiming again in ${ms(retryAt - now)}`);
 }
 
-function onOffer(state: HolderState, event: Extract<HolderEvent, { type: 'offer' }>, now: number): HolderResult {
+function onOffer(params: HolderParams, state: HolderState, event: Extract<HolderEvent, { type: 'offer' }>, now: number): HolderResult {
   if (event.epoch <= state.givenUpEpoch) return same(state, `offer of epoch ${event.epoch} ignored: we gave up epoch ${state.givenUpEpoch}`);
   if (!event.eligible) return same(state, `offer of epoch ${event.epoch} ignored: ${event.why ?? 'this instance cannot serve'}`);
   if (state.gateway === 'down') return same(state, `offer of epoch ${event.epoch} ignored: our gateway does not answer`);
@@ -424,12 +438,13 @@ function onOffer(state: HolderState, event: Extract<HolderEvent, { type: 'offer'
     const c = claim(state, now);
     return { state: c.state, actions: [c.action], reason: `offered epoch ${event.epoch} while serving: claiming it` };
   }
+  const offerUntil = now + params.timing.leaseTtlMs;
   if (state.phase === 'CLAIMING') {
-    if (state.request) return same(state, `offer of epoch ${event.epoch}: our claim is in flight already`);
-    const c = claim(state, now);
+    if (state.request) return same({ ...state, offerUntil }, `offer of epoch ${event.epoch}: our claim is in flight already`);
+    const c = claim({ ...state, offerUntil }, now);
     return { state: c.state, actions: [c.action], reason: `offered epoch ${event.epoch} (${event.reason}): claiming now` };
   }
-  const c = claim({ ...state, phase: 'CLAIMING', vrrpWants: false, failures: 0 }, now);
+  const c = claim({ ...state, phase: 'CLAIMING', vrrpWants: false, failures: 0, offerUntil }, now);
   return { state: c.state, actions: [c.action], reason: `the arbiter offers epoch ${event.epoch} (${event.reason}): claiming it` };
 }
 

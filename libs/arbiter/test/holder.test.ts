@@ -285,6 +285,27 @@ describe('holder: orders, offers and stops', () => {
     assert.equal(g.actions[0]?.type, 'becomeMaster');
   });
 
+  test('a claim on an offer that is vetoed is sent again after retryAfterMs while the offer stands, then the offer lapses', () => {
+    const offer: HolderEvent = { type: 'offer', epoch: 8, reason: 'handover from web1', eligible: true };
+    // Offered at 1000 (the offer stands the TTL, 2000 ms); the claim is vetoed by a replica that cannot write yet.
+    const v = run(strict, [[0, gateway('up')], [1000, offer], [1005, veto(1, 250)]]);
+    assert.equal(v.state.phase, 'CLAIMING');
+    assert.deepEqual(v.actions, []);
+    assert.equal(v.state.claimAt, 1255);
+    assert.match(v.reason, /claim of the offered lease vetoed: holder web2 is alive; claiming again in 250 ms \(the offer stands 1995 ms more\)/);
+    assert.equal(nextHolderDeadline(strict, v.state), 1255);
+    const again = holderStep(strict, v.state, tick, 1255);
+    assert.deepEqual(again.actions, [{ type: 'sendClaim', requestId: 2 }]);
+    // A refusal too, without a retryAfterMs: the renewal interval.
+    const r = holderStep(strict, again.state, reply(2, { type: 'refuse', instance: 'VI_1', reason: 'write failed' }), 1260);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.equal(r.state.claimAt, 2260);
+    // Vetoed once more when a retry would come after the offer ran out: back to BACKUP, VRRP decides.
+    const late = holderStep(strict, holderStep(strict, r.state, tick, 2260).state, veto(3, 1000), 2270);
+    assert.equal(late.state.phase, 'BACKUP');
+    assert.deepEqual(types(late.actions), ['backOff']);
+  });
+
   test('an offer to an instance in FAULT is ignored', () => {
     const r = holderStep(failsafe, initialHolderState(), { type: 'offer', epoch: 8, reason: 'x', eligible: false, why: 'FAULT' }, 1);
     assert.equal(r.state.phase, 'BACKUP');
