@@ -321,6 +321,12 @@ function onReply(params: HolderParams, state: HolderState, id: number, reply: Ar
   const s: HolderState = { ...state, arbiter: 'up' };
   const current = s.request?.id === id ? s.request : null;
   if (!current) {
+    if (reply.type === 'grant' && s.phase === 'MASTER' && s.lease === null && reply.epoch > s.givenUpEpoch) {
+      // A failsafe MASTER serving without a lease: the late grant is for the VIP it serves; releasing
+      // it would hand the lease to a backup and demote us. Its clock is unknown, so it is not used:
+      // the next claim (planned already) is granted the same epoch again.
+      return same(s, `grant of epoch ${reply.epoch} answers request ${id}, which nobody waits for any more, while serving without a lease: kept, not released; the next claim asks for it again`);
+    }
     if (reply.type === 'grant' && !(s.phase === 'MASTER' && s.lease?.epoch === reply.epoch)) {
       const r = release(s, reply.epoch);
       return { state: r.state, actions: [r.action], reason: `grant of epoch ${reply.epoch} answers request ${id}, which nobody waits for any more: released` };

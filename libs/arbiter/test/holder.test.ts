@@ -306,6 +306,20 @@ describe('holder: orders, offers and stops', () => {
     assert.deepEqual(types(late.actions), ['backOff']);
   });
 
+  test('failsafe MASTER serving without a lease: a late grant for a claim that timed out is kept, not released', () => {
+    // Holding epoch 7, the lease ran out with no arbiter answering: serving without a lease, claiming.
+    const h = holderStep(failsafe, holding(), { type: 'arbiterReachable', reachable: false, detail: 'NATS disconnected' }, 1100);
+    const past = run(failsafe, [[2600, tick]], h.state);
+    assert.equal(past.state.phase, 'MASTER');
+    assert.equal(past.state.lease, null);
+    const claimed = run(failsafe, [[2601, { type: 'arbiterReachable', reachable: true, detail: 'back' }], [2900, tick]], past.state);
+    const id = claimed.state.nextRequestId - 2;
+    const late = holderStep(failsafe, claimed.state, grant(id, 7), 2950);
+    assert.equal(late.state.phase, 'MASTER');
+    assert.deepEqual(late.actions, []);
+    assert.match(late.reason, /kept, not released/);
+  });
+
   test('an offer to an instance in FAULT is ignored', () => {
     const r = holderStep(failsafe, initialHolderState(), { type: 'offer', epoch: 8, reason: 'x', eligible: false, why: 'FAULT' }, 1);
     assert.equal(r.state.phase, 'BACKUP');
