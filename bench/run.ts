@@ -22,9 +22,10 @@ import { environment } from './environment.js';
 import { failoverSuite } from './failover.js';
 import { footprintSuite } from './footprint.js';
 import { eventsSuite } from './events.js';
+import { arbiterSuite } from './arbiter.js';
 import { progress, type BenchOptions, type Suite, type SuiteResult, type Target } from './suite.js';
 
-const SUITES: readonly Suite[] = [failoverSuite, footprintSuite, eventsSuite];
+const SUITES: readonly Suite[] = [failoverSuite, footprintSuite, eventsSuite, arbiterSuite];
 
 const DEFAULT_RUNS = 7;
 const QUICK_RUNS = 3;
