@@ -28,7 +28,7 @@
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../../libs/common/src/log.js';
 import { monotonicMs } from '../../../libs/common/src/clock.js';
-import { decide, nextDeadline } from '../../../libs/arbiter/src/decide.js';
+import { decide, leaseKey, nextDeadline } from '../../../libs/arbiter/src/decide.js';
 import { recordFenceResult, recordHeard, recordIssued, recordLease, recordNodeGateway, recordWriteResult } from '../../../libs/arbiter/src/view.js';
 import {
   agentRequestSchema,
@@ -36,6 +36,7 @@ import {
   encodeMessage,
   heartbeatSchema,
   heartbeatWildcard,
+  type Heartbeat,
   nodeSubject,
   parseMessage,
   PROTOCOL_VERSION,
@@ -127,6 +128,8 @@ export class Arbiter {
   private readonly runningFences = new Set<string>();
   private readonly unknownReported = new Set<string>();
   private probing = false;
+  /** Out of the queue group because the write path is down (syncAnswering). */
+  private answeringPaused = false;
   /** Monotonic ms of the last NATS reconnect: heartbeats are listened to for the warm-up before the write path counts again. */
   private reconnectedAt: number | null = null;
   private readonly readyWaiters: (() => void)[] = [];
@@ -260,16 +263,37 @@ export class Arbiter {
     this.later(() => this.becomeReady(), config.heartbeats.warmupMs);
   }
 
+  /**
+   * In the queue group only while the write path is available: a replica that
+   * cannot write would only refuse renewals and make claimants wait, while
+   * another replica of the group may be able to grant (after NATS returned, the
+   * replicas' write paths come back seconds apart). With none in the group the
+   * agents see "no responders": no arbiter answers, and failsafe applies.
+   */
+  private syncAnswering(): void {
+    const want = this.ready && !this.stopping && this.view.writePath.available;
+    if (want && !this.requestSub) {
+      this.requestSub = this.nc.subscribe(requestSubject(this.config.cluster), {
+        queue: ARBITER_QUEUE,
+        callback: (err, msg) => {
+          if (err) return;
+          this.onRequest(msg);
+        },
+      });
+      if (this.answeringPaused) this.log.info({}, 'write path available: answering requests again');
+      this.answeringPaused = false;
+    } else if (!want && this.requestSub && !this.stopping) {
+      this.requestSub.unsubscribe();
+      this.requestSub = null;
+      this.answeringPaused = true;
+      this.log.warn({ detail: this.view.writePath.detail }, 'write path unavailable: left the queue group until it is back');
+    }
+  }
+
   private becomeReady(): void {
     if (this.stopping || this.ready) return;
     this.ready = true;
-    this.requestSub = this.nc.subscribe(requestSubject(this.config.cluster), {
-      queue: ARBITER_QUEUE,
-      callback: (err, msg) => {
-        if (err) return;
-        this.onRequest(msg);
-      },
-    });
+    this.syncAnswering();
     this.log.info({ instances: Object.keys(this.view.instances).length, nodes: Object.keys(this.view.nodes).length }, 'arbiter ready: answering requests');
     this.resumeFences();
     for (const name of Object.keys(this.view.instances)) this.enqueue({ kind: 'request', origin: internal({ type: 'reconcile', instance: name }) });
@@ -338,7 +362,7 @@ export class Arbiter {
     const mono = monotonicMs();
     this.fact(`heartbeat ${hb.node}`, (v, now) => {
       const folded = this.membership.heartbeat(v, hb, mono, now);
-      const f = { ...folded, view: recordHeard(folded.view, hb.node, now) };
+      const f = { ...folded, view: heardAfterExpiry(folded.view, hb, now) };
       for (const i of f.unknown) {
         if (this.unknownReported.has(`${hb.node}/${i}`)) continue;
         this.unknownReported.add(`${hb.node}/${i}`);
@@ -472,11 +496,13 @@ export class Arbiter {
         return;
       case 'writeResult':
         this.onWriteResult(item.write, item.result, item.origin, now);
+        this.syncAnswering();
         this.releaseDeferred(item.write.instance);
         return;
       case 'fact': {
         const r = item.apply(this.view, now);
         this.view = r.view;
+        this.syncAnswering();
         if (!this.ready) return;
         for (const req of r.requests ?? []) this.decideAndRun(req, internal(req), now);
         for (const name of new Set(r.reconcile)) this.decideAndRun({ type: 'reconcile', instance: name }, internal({ type: 'reconcile', instance: name }), now);
@@ -547,7 +573,7 @@ export class Arbiter {
           this.write(a, origin);
           break;
         case 'fence':
-          this.runFence(a);
+          this.fenceIfStillCurrent(a);
           break;
         case 'grant':
         case 'renewed':
@@ -624,6 +650,40 @@ export class Arbiter {
   private write(w: WriteLeaseAction, origin: Origin): void {
     this.counters.writes++;
     const p = this.store.write(w).then((result) => this.enqueue({ kind: 'writeResult', write: w, result, origin }));
+    this.track(p);
+  }
+
+  /**
+   * A fence decided on this replica's view runs only if the KV still has the
+   * lease at the revision the view has: the view follows the KV through a
+   * watch, and a watch that lags (after NATS came back, while the stream has
+   * no leader) would make a holder renewing through another replica look
+   * silent. A newer revision is folded and the instance decided again; a read
+   * that fails defers the fence (recorded as not run, so it is asked again).
+   */
+  private fenceIfStillCurrent(a: FenceNodeAction): void {
+    if (!a.instance || !(a.instance in this.view.instances)) {
+      this.runFence(a);
+      return;
+    }
+    const seen = this.view.instances[a.instance]?.lease?.revision ?? 0;
+    const notRun = (detail: string, entry?: LeaseEntry | null): void => {
+      this.log.warn({ node: a.node, instance: a.instance, epoch: a.epoch, seenRevision: seen, detail }, 'fence not run');
+      this.fact(`fence not run ${a.node}`, (v, now) => {
+        let next = entry !== undefined ? recordLease(v, a.instance, entry) : v;
+        if (next.nodes[a.node]?.fence?.status === 'inProgress') next = recordFenceResult(next, a.node, false, now, `not run: ${detail}`);
+        // A newer lease is decided on at once; a failed read waits for the instance's next deadline.
+        return { view: next, reconcile: entry !== undefined ? [a.instance] : [] };
+      });
+    };
+    const p = this.store.read(leaseKey(this.config.cluster, a.instance)).then(
+      (entry) => {
+        const current = entry?.revision ?? 0;
+        if (current === seen) this.runFence(a);
+        else notRun(`the lease moved on in the KV (revision ${current}, this replica had ${seen})`, entry);
+      },
+      (e: unknown) => notRun(`the lease could not be read to confirm it is still at revision ${seen} (${(e as Error).message})`),
+    );
     this.track(p);
   }
 
@@ -778,7 +838,7 @@ export class Arbiter {
           break;
         }
         this.fact('write path down', (v) => ({ view: { ...v, writePath: { available: false, detail: r.detail } }, reconcile: [] }));
-        await new Promise<void>((res) => this.later(() => res(), 500));
+        await new Promise<void>((res) => this.later(() => res(), 250));
       }
       this.probing = false;
     };
@@ -845,6 +905,21 @@ export class Arbiter {
     }
     this.queue.length = 0;
   }
+}
+
+/**
+ * NodeView.heardAt is decide()'s evidence that a holder whose lease ran out is
+ * alive and says what it serves since. Only a heartbeat after the expiry of a
+ * lease the node holds counts, so only that one is recorded: a copy of the
+ * nodes map at every heartbeat of every node is too much with thousands.
+ */
+function heardAfterExpiry(view: ArbiterView, hb: Heartbeat, now: number): ArbiterView {
+  const heard = view.nodes[hb.node]?.heardAt ?? 0;
+  for (const r of hb.instances) {
+    const lv = view.instances[r.instance]?.lease?.value;
+    if (lv && lv.holder === hb.node && now >= lv.expiresAt && heard < lv.expiresAt) return recordHeard(view, hb.node, now);
+  }
+  return view;
 }
 
 function internal(request: ArbiterRequest): Origin {

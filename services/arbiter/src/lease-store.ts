@@ -87,6 +87,15 @@ export function encodeLease(value: LeaseValue): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
+/** Is `version` ("2.9.10", "v2.10.4-beta") below `min`? An unparsable version is not. */
+export function versionBelow(version: string, min: readonly [number, number, number]): boolean {
+  const m = /(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const v = [Number(m[1]), Number(m[2]), Number(m[3])];
+  for (let i = 0; i < 3; i++) if (v[i] !== min[i]) return v[i]! < min[i]!;
+  return false;
+}
+
 /** nats.js's error for a compare-and-set whose expected revision is not the key's last. */
 function isWrongLastSequence(e: unknown): boolean {
   const err = e as { api_error?: { err_code?: number }; message?: string } | undefined;
@@ -150,6 +159,16 @@ export class LeaseStore {
       );
     }
     if (!exists) opts.log?.info({ bucket, replicas: opts.replicas, history: opts.history }, 'lease bucket created');
+    const version = opts.nc.info?.version;
+    if (opts.replicas > 1 && version !== undefined && versionBelow(version, [2, 9, 21])) {
+      // nats-server#4320: before 2.9.21 a clustered stream checked Nats-Expected-Last-Subject-Sequence
+      // before proposing, not in the replicated apply, so two concurrent compare-and-sets naming the
+      // same revision could both be stored (seen in the lab: a renewal stored on top of a release).
+      opts.log?.error(
+        { bucket, serverVersion: version },
+        `nats-server ${version} may accept two compare-and-sets on the same revision of a replicated stream (nats-server#4320, fixed in 2.9.21): the lease is not safe from two replicas writing at once; upgrade the NATS servers`,
+      );
+    }
     return new LeaseStore(kv, jsm, opts);
   }
 
