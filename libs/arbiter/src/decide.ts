@@ -401,6 +401,12 @@ function onClaim(view: ArbiterView, name: string, node: string, now: number): De
   const off = modeOff(c);
   if (off) return veto('refuse', off);
   if (!c.inst.members[node]) return veto('refuse', `${node} is not a member of ${name}`);
+  const mismatch = c.inst.timingMismatch?.[node];
+  if (mismatch) {
+    // It would renew on another schedule than the one this arbiter judges silence by.
+    const reason = `claim by ${node} refused: its lease timing for ${name} disagrees with the arbiter's: ${mismatch}`;
+    return result('refuse', reason, [{ type: 'refuse', node, instance: name, reason }, event('lease.refused', name, reason, node)]);
+  }
 
   const n = view.nodes[node];
   if (n?.gateway !== 'up') {

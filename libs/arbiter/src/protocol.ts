@@ -98,6 +98,19 @@ export const instanceReportSchema = z.strictObject({
   fencing: z.enum(['off', 'best-effort', 'required']),
   /** The epoch the node holds, if any. */
   epoch: epoch.optional(),
+  /**
+   * The lease timing the agent runs the instance with (optional: older agents
+   * do not send it). The arbiter refuses the claims of a node whose timing
+   * differs from its own for the instance: it would judge a live holder silent.
+   */
+  timing: z
+    .strictObject({
+      leaseTtlMs: z.number().int().positive().max(3_600_000),
+      renewIntervalMs: z.number().int().positive().max(3_600_000),
+      requestTimeoutMs: z.number().int().positive().max(3_600_000),
+      safetyMarginMs: z.number().int().nonnegative().max(3_600_000),
+    })
+    .optional(),
 });
 export type InstanceReport = z.infer<typeof instanceReportSchema>;
 

@@ -167,3 +167,19 @@ export function nextRenewalAt(anchorMonotonicMs: number, timing: Pick<LeaseTimin
 export function renewalOverdueAt(renewedAt: number, timing: Pick<LeaseTiming, 'renewIntervalMs' | 'requestTimeoutMs'>): number {
   return renewedAt + timing.renewIntervalMs + timing.requestTimeoutMs;
 }
+
+const timingText = (t: LeaseTiming): string => `TTL ${t.leaseTtlMs}, renew ${t.renewIntervalMs}, request timeout ${t.requestTimeoutMs}, margin ${t.safetyMarginMs} ms`;
+
+/**
+ * How an agent's lease timing for an instance differs from the arbiter's, or
+ * null when they agree. A mismatch can make the arbiter judge a live holder
+ * silent (it expects renewals on its own interval) and fence it.
+ */
+export function leaseTimingMismatch(agent: LeaseTiming, arbiter: LeaseTiming): string | null {
+  const same =
+    agent.leaseTtlMs === arbiter.leaseTtlMs &&
+    agent.renewIntervalMs === arbiter.renewIntervalMs &&
+    agent.requestTimeoutMs === arbiter.requestTimeoutMs &&
+    agent.safetyMarginMs === arbiter.safetyMarginMs;
+  return same ? null : `the agent runs it with ${timingText(agent)}; the arbiter with ${timingText(arbiter)} (set the same advertIntervalMs or timing on both)`;
+}

@@ -135,6 +135,8 @@ export interface InstanceView {
   readonly lease: LeaseEntry | null;
   readonly members: Readonly<Record<string, MemberView>>;
   readonly pendingWrite?: PendingWrite;
+  /** Members whose heartbeat reports a lease timing other than the policy's: node -> what differs. */
+  readonly timingMismatch?: Readonly<Record<string, string>>;
 }
 
 /** Everything decide() knows; the shell builds it as a fold over the stream, the KV and its own pending work. */

@@ -98,6 +98,18 @@ export function recordHeard(view: ArbiterView, node: string, at: number): Arbite
   return withNode(view, node, () => ({ ...n, heardAt: at }));
 }
 
+/** A member's heartbeat reported its lease timing: `mismatch` says how it differs from the policy's (null: it agrees). */
+export function recordTimingReport(view: ArbiterView, instance: string, node: string, mismatch: string | null): ArbiterView {
+  const inst = view.instances[instance];
+  if (!inst || (inst.timingMismatch?.[node] ?? null) === mismatch) return view;
+  const { [node]: _old, ...rest } = inst.timingMismatch ?? {};
+  const next = mismatch === null ? rest : { ...rest, [node]: mismatch };
+  return withInstance(view, instance, (i) => {
+    const { timingMismatch: _drop, ...base } = i;
+    return Object.keys(next).length > 0 ? { ...base, timingMismatch: next } : base;
+  });
+}
+
 /** What a member last reported about itself. */
 export function recordMember(view: ArbiterView, instance: string, node: string, member: MemberView): ArbiterView {
   return withInstance(view, instance, (inst) => ({ ...inst, members: { ...inst.members, [node]: member } }));

@@ -5,6 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  leaseTimingMismatch,
   defaultLeaseTiming,
   kvWritesPerSecond,
   nextRenewalAt,
@@ -113,5 +114,15 @@ describe('deadlines', () => {
     const anchor = 0;
     const secondAnswerBy = nextRenewalAt(anchor, t) + 2 * t.requestTimeoutMs;
     assert.ok(secondAnswerBy <= selfDemotionAt(anchor, t.leaseTtlMs, t));
+  });
+});
+
+describe('agent and arbiter timing', () => {
+  test('the same timing agrees; a different advert interval is named with both values', () => {
+    assert.equal(leaseTimingMismatch(defaultLeaseTiming(1000), defaultLeaseTiming(1000)), null);
+    assert.equal(
+      leaseTimingMismatch(defaultLeaseTiming(100), defaultLeaseTiming(1000)),
+      'the agent runs it with TTL 450, renew 250, request timeout 50, margin 100 ms; the arbiter with TTL 2000, renew 1000, request timeout 250, margin 500 ms (set the same advertIntervalMs or timing on both)',
+    );
   });
 });

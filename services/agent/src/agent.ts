@@ -230,6 +230,12 @@ export class Agent {
           vip: i.runner.state.name === 'MASTER',
           mode: i.arbiter.mode,
           fencing: i.arbiter.fencing,
+          timing: {
+            leaseTtlMs: i.arbiter.timing.leaseTtlMs,
+            renewIntervalMs: i.arbiter.timing.renewIntervalMs,
+            requestTimeoutMs: i.arbiter.timing.requestTimeoutMs,
+            safetyMarginMs: i.arbiter.timing.safetyMarginMs,
+          },
         };
         const epoch = i.runner.holderState?.lease?.epoch;
         return epoch !== undefined ? { ...report, epoch } : report;

@@ -29,7 +29,8 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../../libs/common/src/log.js';
 import { monotonicMs } from '../../../libs/common/src/clock.js';
 import { decide, leaseKey, nextDeadline } from '../../../libs/arbiter/src/decide.js';
-import { recordFenceResult, recordHeard, recordIssued, recordLease, recordNodeGateway, recordWriteResult } from '../../../libs/arbiter/src/view.js';
+import { recordFenceResult, recordHeard, recordIssued, recordLease, recordNodeGateway, recordTimingReport, recordWriteResult } from '../../../libs/arbiter/src/view.js';
+import { leaseTimingMismatch } from '../../../libs/arbiter/src/timing.js';
 import {
   agentRequestSchema,
   ARBITER_QUEUE,
@@ -362,7 +363,7 @@ export class Arbiter {
     const mono = monotonicMs();
     this.fact(`heartbeat ${hb.node}`, (v, now) => {
       const folded = this.membership.heartbeat(v, hb, mono, now);
-      const f = { ...folded, view: heardAfterExpiry(folded.view, hb, now) };
+      const f = { ...folded, view: this.foldTimings(heardAfterExpiry(folded.view, hb, now), hb) };
       for (const i of f.unknown) {
         if (this.unknownReported.has(`${hb.node}/${i}`)) continue;
         this.unknownReported.add(`${hb.node}/${i}`);
@@ -371,6 +372,27 @@ export class Arbiter {
       if (f.connected) this.log.info({ node: hb.node, bootId: hb.bootId }, 'node connected');
       return { view: f.view, reconcile: f.connected ? this.instancesOf(f.view, hb.node, f.changed) : f.changed };
     });
+  }
+
+  /** The lease timing each instance of a heartbeat reports, against this arbiter's: a change is logged and published once. */
+  private foldTimings(view: ArbiterView, hb: Heartbeat): ArbiterView {
+    let v = view;
+    for (const r of hb.instances) {
+      const inst = v.instances[r.instance];
+      if (!inst || !r.timing || !(hb.node in inst.members)) continue;
+      const mismatch = leaseTimingMismatch(r.timing, inst.policy.timing);
+      const before = inst.timingMismatch?.[hb.node] ?? null;
+      if (mismatch === before) continue;
+      v = recordTimingReport(v, r.instance, hb.node, mismatch);
+      if (mismatch) {
+        const reason = `${hb.node}'s lease timing for ${r.instance} disagrees with the arbiter's: ${mismatch}; its claims are refused`;
+        this.log.warn({ node: hb.node, instance: r.instance, agentTiming: r.timing, arbiterTiming: inst.policy.timing }, reason);
+        this.events.decision({ type: 'event', name: 'lease.refused', instance: r.instance, node: hb.node, reason, data: { timingMismatch: true } });
+      } else {
+        this.log.info({ node: hb.node, instance: r.instance }, 'lease timing of the node agrees with the arbiter\'s again');
+      }
+    }
+    return v;
   }
 
   private onAgentEvent(msg: Msg): void {

@@ -900,4 +900,16 @@ export const CASES: GoldenCase[] = [
     reason: 'claim by node-b vetoed: the lease of node-a (epoch 4) ran out 500 ms ago, but fencing is required: fencing node-a (epoch 4) before granting node-b',
     actions: [{ type: 'fence', node: 'node-a', attempt: 1 }, { type: 'veto' }, { type: 'event', name: 'fence.requested' }, { type: 'event', name: 'claim.vetoed' }],
   },
+  {
+    name: 'a member whose heartbeat reports another lease timing is refused: the arbiter would judge it silent as a holder',
+    view: (() => {
+      const v = world({ lease: null });
+      return { ...v, instances: { web: { ...v.instances['web']!, timingMismatch: { 'node-b': 'the agent runs it with TTL 450, renew 250, request timeout 50, margin 100 ms; the arbiter with TTL 2000, renew 1000, request timeout 250, margin 500 ms' } } } };
+    })(),
+    request: claim('node-b'),
+    now: T0,
+    decision: 'refuse',
+    reason: /^claim by node-b refused: its lease timing for web disagrees with the arbiter's: the agent runs it with TTL 450, .*; the arbiter with TTL 2000, /,
+    actions: [{ type: 'refuse', node: 'node-b', instance: 'web' }, { type: 'event', name: 'lease.refused', node: 'node-b' }],
+  },
 ];
