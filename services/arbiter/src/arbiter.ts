@@ -314,7 +314,7 @@ export class Arbiter {
       const names = lv && ((lv.holder === a.node && lv.epoch === a.epoch) || (lv.outgoing?.node === a.node && lv.outgoing?.epoch === a.epoch));
       if (f?.status !== 'inProgress' || f.attempt !== a.attempt || !names) continue;
       this.log.warn({ node: a.node, instance: a.instance, epoch: a.epoch, attempt: a.attempt }, 'taking up a fence left in progress (event stream)');
-      this.runFence(a);
+      this.fenceIfStillCurrent(a);
     }
   }
 
