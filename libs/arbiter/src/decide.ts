@@ -495,7 +495,10 @@ function onRenew(view: ArbiterView, name: string, node: string, epoch: number, n
   if (nowp) return refuse(`${nowp}; the lease runs ${ms(v.expiresAt - now)} more, then the holder demotes itself`, false);
   const pending = pendingWhy(c);
   if (pending) return refuse(`${pending}; ask again`, false, false);
-  const value: LeaseValue = { ...v, renewedAt: now, expiresAt: now + c.policy.timing.leaseTtlMs };
+  // A renewal proves the holder was granted the lease (it knows the epoch from a grant): an `offered`
+  // marker left by a write that raced its grant (nats-server#4320) must not outlive it.
+  const { offered: _granted, ...held } = v;
+  const value: LeaseValue = { ...held, renewedAt: now, expiresAt: now + c.policy.timing.leaseTtlMs };
   return result('propose', `renewing epoch ${epoch} for ${node} once the write at revision ${c.revision} succeeds`, [
     write(c, value, { kind: 'renew', node, epoch }),
   ]);

@@ -912,4 +912,13 @@ export const CASES: GoldenCase[] = [
     reason: /^claim by node-b refused: its lease timing for web disagrees with the arbiter's: the agent runs it with TTL 450, .*; the arbiter with TTL 2000, /,
     actions: [{ type: 'refuse', node: 'node-b', instance: 'web' }, { type: 'event', name: 'lease.refused', node: 'node-b' }],
   },
+  {
+    name: 'a renewal by the holder of a lease still marked offered (a write that raced its grant): renewed, the marker dropped',
+    view: world({ lease: { offered: true } }),
+    request: renew('node-a', 4),
+    now: T0,
+    decision: 'propose',
+    reason: 'renewing epoch 4 for node-a once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', expectedRevision: 10, value: { holder: 'node-a', epoch: 4, offered: undefined, renewedAt: T0, expiresAt: T0 + 2000 }, intent: { kind: 'renew', node: 'node-a', epoch: 4 } }],
+  },
 ];
