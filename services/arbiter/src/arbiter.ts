@@ -536,12 +536,16 @@ export class Arbiter {
   /** An agent's claim, renewal or release waits for the instance's write in flight (see `deferred`). */
   private deferWhileWriting(origin: Origin): boolean {
     const r = origin.request;
-    if (!origin.reply || (r.type !== 'claim' && r.type !== 'renew' && r.type !== 'release')) return false;
+    // An operator's forced failover too: refusing it with "a write is in flight; ask again" only
+    // because a renewal was being written (every renewIntervalMs) is noise.
+    const agent = origin.reply !== undefined && (r.type === 'claim' || r.type === 'renew' || r.type === 'release');
+    const operator = origin.onFinal !== undefined && r.type === 'failover';
+    if ((!agent && !operator) || !('instance' in r)) return false;
     if (!this.view.instances[r.instance]?.pendingWrite) return false;
     const list = this.deferred.get(r.instance) ?? [];
     list.push(origin);
     this.deferred.set(r.instance, list);
-    this.log.debug({ request: r.type, instance: r.instance, node: r.node }, 'request waits for the lease write in flight');
+    this.log.debug({ request: r.type, instance: r.instance, node: 'node' in r ? r.node : undefined }, 'request waits for the lease write in flight');
     return true;
   }
 
