@@ -110,7 +110,8 @@ describe('arbiter scenarios: fencing that fails, and NATS lost in each mode', { 
     test(`nats lost in mode ${mode}: ${expectation}; after NATS returns one holder and no event lost`, async (t: TestContext) => {
       await restartIn(mode);
       const watch = await startSplitBrainWatch([p.a, p.b], p.pair.vip.ipv4);
-      const client = startClient(p.cl, p.pair.vip.ipv4, { durationMs: 40_000 });
+      // A bound, not a timing: NATS coming back (startAll, waitHealthy) may take most of a minute on a loaded machine.
+      const client = startClient(p.cl, p.pair.vip.ipv4, { durationMs: 150_000 });
       await client.waitFor((r) => r.ok && r.server === 'a1', 5000);
       const lostAt = process.hrtime.bigint();
       const a1Before = p.agents.a1.transitions.length;

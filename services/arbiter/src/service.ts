@@ -16,6 +16,9 @@ import { GatewayPinger, type PingTarget } from './gateway-ping.js';
 import { HttpApi, parseListen } from './http-api.js';
 import { LeaseStore } from './lease-store.js';
 import { replayAtStart, type ReplayAtStart, type SnapshotPolicy } from './snapshot.js';
+
+/** How long the start waits for the event stream to be folded before it goes on without it, ms. */
+const REPLAY_TIMEOUT_MS = 8000;
 import { loadTokens, tokenSet } from './tokens.js';
 
 export interface ServiceOptions {
@@ -26,7 +29,7 @@ export interface ServiceOptions {
   readonly provisionStream?: StreamSettings;
   readonly env?: NodeJS.ProcessEnv;
   /** Fold the event stream at start and keep snapshots of it (replay.ts, snapshot.ts); default on. */
-  readonly replay?: false | { readonly policy?: Partial<SnapshotPolicy> };
+  readonly replay?: false | { readonly policy?: Partial<SnapshotPolicy>; readonly timeoutMs?: number };
 }
 
 export interface ArbiterService {
@@ -95,7 +98,24 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
     }
     if (opts.replay !== false) {
       const policy = opts.replay?.policy;
-      replayed = await replayAtStart({ nc, cluster: config.cluster, replica: config.replica, replicas: config.leases.replicas, create: config.leases.create, log: log.child({ component: 'replay' }), ...(policy ? { policy } : {}) });
+      // Bounded: right after a NATS restart JetStream may not answer for the event
+      // stream or the snapshot bucket for a long while. The fold only seeds the
+      // view (members, fences in progress); leases come from the KV and members
+      // from their heartbeats, so a replica that cannot fold in time starts without it.
+      const replayLog = log.child({ component: 'replay' });
+      const folding = replayAtStart({ nc, cluster: config.cluster, replica: config.replica, replicas: config.leases.replicas, create: config.leases.create, log: replayLog, ...(policy ? { policy } : {}) });
+      const timeoutMs = opts.replay?.timeoutMs ?? REPLAY_TIMEOUT_MS;
+      let timer: NodeJS.Timeout | undefined;
+      replayed = await Promise.race([
+        folding,
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (replayed === null) {
+        replayLog.warn({ timeoutMs }, 'the event stream could not be folded in time (JetStream not ready?): starting from the KV leases and heartbeats only, without snapshots');
+        void folding.then((late) => late.keeper?.stop()).catch(() => undefined);
+      }
     }
     arbiter = await Arbiter.start({ config, nc, store, events, fencers, log, ...(replayed ? { replay: replayed.state } : {}) });
     replayed?.keeper?.start();

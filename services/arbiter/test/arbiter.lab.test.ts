@@ -277,7 +277,11 @@ describe('arbiter with a real nats-server', { skip }, () => {
     await first.stop();
     const second = await replica('arb-restart-2', [{ name: 'rs1' }]);
     assert.equal(second.arbiter.snapshot().instances['rs1']?.lease?.value.holder, 'rs-a');
-    const r = await a.renew('rs1', g.answer.epoch);
+    // As an agent does: a renewal nobody answered yet (the replica joins the queue group once its write path is up) is sent again.
+    const r = await waitFor('an answer to the renewal from the restarted replica', async () => {
+      const x = await a.renew('rs1', g.answer.epoch);
+      return x.answer.type === 'error' ? null : x;
+    });
     assert.equal(r.answer.type, 'renewed', JSON.stringify(r.answer));
     const v = await b.claim('rs1');
     assert.equal(v.answer.type, 'veto');
