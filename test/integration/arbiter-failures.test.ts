@@ -150,6 +150,9 @@ describe('arbiter scenarios: failures around a strict pair with fencing required
       // The grant was written: a1 went silent holding it, the arbiter fences its host and hands the lease to b1.
       await waitUntil('a1 fenced', () => p.fence.operations.filter((f) => f.node === 'a1' && f.doneNs !== undefined).length > fencesBefore, 10_000);
       await p.agents.b1.waitForState(INSTANCE, 'MASTER', 10_000);
+      // A power cycle is a reboot: the VIP the frozen agent had added does not survive it
+      // (the lab's powerOn only plugs the cable back in).
+      await p.a.ip(['addr', 'del', p.pair.vip.ipv4Cidr, 'dev', p.a.ifname], { allowFail: true });
       await p.a.powerOn();
       p.fence.poweredOn('a1');
       branch = `the grant (epoch ${lease.epoch}) was in the KV when a1 froze: a1 fenced, b1 granted`;
