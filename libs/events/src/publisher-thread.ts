@@ -89,6 +89,8 @@ export class ThreadedEventPublisher implements EventPublishing {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: { flushed: boolean } & WorkerReport) => void>();
   private exited = false;
+  /** Why the thread ended before stop(), if it did. */
+  private failure: string | null = null;
 
   private constructor(
     private readonly worker: Worker,
@@ -98,6 +100,11 @@ export class ThreadedEventPublisher implements EventPublishing {
   ) {
     this.report = first;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
+    // An exception in the thread ends it; it must never reach the agent's thread as
+    // an unhandled 'error' event (that would end the agent). publish() says why from then on.
+    worker.on('error', (err) => {
+      this.failure = err.message;
+    });
     worker.on('exit', () => {
       this.exited = true;
       for (const [, resolve] of this.waiting) resolve({ flushed: false, ...this.report });
@@ -136,7 +143,10 @@ export class ThreadedEventPublisher implements EventPublishing {
    * KQ_ERR_EVENTS_CLOSED after stop(); nothing else.
    */
   publish<T extends EventType>(type: T, data: EventInput<T>, options: PublishOptions = {}): void {
-    if (this.stopping || this.exited) throw new KqError('KQ_ERR_EVENTS_CLOSED', `event ${type} published after the publisher was stopped`);
+    if (this.stopping || this.exited) {
+      const why = this.failure !== null ? `the publisher thread failed: ${this.failure}` : 'the publisher was stopped';
+      throw new KqError('KQ_ERR_EVENTS_CLOSED', `event ${type} not published: ${why}`);
+    }
     const item: PublishedItem = { type, data, at: options.at ?? new Date() };
     if (options.instance !== undefined) item.instance = options.instance;
     this.outbox.push(item);
