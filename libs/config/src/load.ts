@@ -116,29 +116,34 @@ class YamlLocator implements Locator {
   ) {}
 
   locate(path: Path): Location {
-    let node: unknown = this.doc.contents;
-    let anchor: YamlNode | undefined = node as YamlNode | undefined;
-    for (const seg of path) {
-      if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
-        if (!pair) break;
-        anchor = (pair.key as YamlNode | undefined) ?? anchor;
-        node = pair.value;
-      } else if (isSeq(node) && typeof seg === 'number') {
-        const item = node.items[seg];
-        if (!item) break;
-        node = item;
-        anchor = item as YamlNode;
-      } else break;
-    }
-    const offset = anchor?.range?.[0];
-    const pos = offset !== undefined ? this.lines.linePos(offset) : undefined;
-    return { file: this.file, line: pos?.line, column: pos?.col, key: formatPath(path) };
+    return locateInYaml(this.doc, this.lines, this.file, path);
   }
 
   term(field: string): string {
     return field;
   }
+}
+
+/** The line and column of the key `path` names in a parsed YAML document; a missing key falls back to its nearest parent present. */
+export function locateInYaml(doc: Document, lines: LineCounter, file: string, path: Path): Location {
+  let node: unknown = doc.contents;
+  let anchor: YamlNode | undefined = node as YamlNode | undefined;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+      if (!pair) break;
+      anchor = (pair.key as YamlNode | undefined) ?? anchor;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (!item) break;
+      node = item;
+      anchor = item as YamlNode;
+    } else break;
+  }
+  const offset = anchor?.range?.[0];
+  const pos = offset !== undefined ? lines.linePos(offset) : undefined;
+  return { file, line: pos?.line, column: pos?.col, key: formatPath(path) };
 }
 
 export function formatPath(path: Path): string {

@@ -20,10 +20,12 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, DiagnosticSink, show, sortDiagnostics, suggest, type Diagnostic } from '../../../libs/config/src/diagnostics.js';
 import { NatsSchema } from '../../../libs/config/src/model.js';
+import { locateInYaml } from '../../../libs/config/src/load.js';
+import type { Location } from '../../../libs/config/src/validate.js';
 import { defaultLeaseTiming, validateLeaseTiming, DEFAULT_MAX_CLOCK_SKEW_MS } from '../../../libs/arbiter/src/timing.js';
 import type { ArbiterMode, FencingPolicy, InstancePolicy, LeaseTiming } from '../../../libs/arbiter/src/types.js';
 
@@ -206,7 +208,7 @@ export function parseArbiterConfig(text: string, file: string): ArbiterLoadResul
   }
   if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
   const raw: unknown = doc.toJS() ?? {};
-  const where = (path: Path) => locate(doc, lines, file, path);
+  const where = (path: Path) => locateInYaml(doc, lines, file, path.map((seg) => (typeof seg === 'number' ? seg : String(seg))));
 
   const parsed = ArbiterConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
@@ -238,7 +240,7 @@ export function parseArbiterConfig(text: string, file: string): ArbiterLoadResul
 }
 
 /** What spans keys: duplicates, lease timing, fencing that could never happen. */
-function crossCheck(c: RawConfig, where: (path: Path) => ReturnType<typeof locate>, sink: DiagnosticSink): ArbiterInstanceConfig[] {
+function crossCheck(c: RawConfig, where: (path: Path) => Location, sink: DiagnosticSink): ArbiterInstanceConfig[] {
   const out: ArbiterInstanceConfig[] = [];
   const seen = new Map<string, number>();
   c.instances.forEach((inst, i) => {
@@ -296,37 +298,6 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
   }
   return value;
-}
-
-function formatPath(path: Path): string {
-  let s = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') s += `[${seg}]`;
-    else s += s === '' ? String(seg) : `.${String(seg)}`;
-  }
-  return s === '' ? '(top level)' : s;
-}
-
-/** The line of the key a path names; a missing key falls back to the nearest parent present. */
-function locate(doc: Document, lines: LineCounter, file: string, path: Path): { file: string; line?: number; column?: number; key: string } {
-  let node: unknown = doc.contents;
-  let anchor: YamlNode | undefined = node as YamlNode | undefined;
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
-      if (!pair) break;
-      anchor = (pair.key as YamlNode | undefined) ?? anchor;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      const item = node.items[seg];
-      if (!item) break;
-      node = item;
-      anchor = item as YamlNode;
-    } else break;
-  }
-  const offset = anchor?.range?.[0];
-  const pos = offset !== undefined ? lines.linePos(offset) : undefined;
-  return { file, ...(pos ? { line: pos.line, column: pos.col } : {}), key: formatPath(path) };
 }
 
 interface AnyDef {
