@@ -16,6 +16,7 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { KqError, type SourceLocation } from '../../common/src/errors.js';
 import { monotonicMs } from '../../common/src/clock.js';
+import { runAtStartingNice } from '../../common/src/thread-priority.js';
 import { splitCommandLine } from '../../config/src/keepalived/lexer.js';
 
 const execFileAsync = promisify(execFile);
@@ -479,6 +480,8 @@ export function runScript(
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(program, argv.slice(1), spawnOptions);
+      // Not at the agent's raised VRRP-thread priority (libs/common/src/thread-priority.ts).
+      runAtStartingNice(child.pid);
     } catch (e) {
       finish(null, null, `cannot start ${program}: ${(e as Error).message}`);
       return;

@@ -125,6 +125,14 @@ export const GlobalSchema = z.strictObject({
   enableScriptSecurity: z.boolean({ error: 'true or false' }).default(false),
   vrrpStrict: z.boolean({ error: 'true or false' }).default(false),
   skipCheckAdvAddr: z.boolean({ error: 'true or false' }).default(false),
+  /**
+   * Nice value of the agent's VRRP thread (keepalived `vrrp_priority`): the
+   * thread that sends adverts and runs the state machine is raised above the
+   * event publisher's thread and other processes, so a busy machine does not
+   * delay adverts. An absolute value, as keepalived's; going below the starting
+   * value needs root or CAP_SYS_NICE (without it: a warning, no change).
+   */
+  vrrpNice: z.number({ error: 'a nice value from -20 to 19' }).int({ error: 'a nice value from -20 to 19' }).min(-20, { error: 'a nice value from -20 to 19' }).max(19, { error: 'a nice value from -20 to 19' }).default(-10),
 });
 
 // ---------------------------------------------------------------------------

@@ -75,6 +75,17 @@ describe('keepalived defaults and adjustments', () => {
     assert.equal(load(instance(`  version 3\n  advert_int 0.01\n${VIP}`)).vi.advertIntervalCs, 1);
   });
 
+  it('takes vrrp_priority as the VRRP thread\'s nice value (default -10) and names a value out of -20..19 with its line', () => {
+    assert.equal(load(instance(VIP)).config.global.vrrpNice, -10);
+    assert.equal(load(instance(VIP, 'global_defs {\n  vrrp_priority -15\n}')).config.global.vrrpNice, -15);
+    assert.equal(load(instance(VIP, 'global_defs {\n  vrrp_priority 0\n}')).config.global.vrrpNice, 0);
+    const { errors } = expectConfigError(() => parseKeepalivedConf(instance(VIP, 'global_defs {\n  vrrp_priority -21\n}'), FILE));
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.line, 2);
+    assert.equal(errors[0]!.key, 'global_defs > vrrp_priority');
+    assert.match(errors[0]!.message, /a nice value from -20 to 19/);
+  });
+
   it('takes the version from global_defs, wherever global_defs is, and runs IPv6 as VRRPv3 unless version 2 is asked for', () => {
     const text = instance(VIP) + 'global_defs {\n  vrrp_version 3\n}\n';
     assert.equal(load(text).vi.version, 3);

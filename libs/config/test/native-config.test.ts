@@ -98,6 +98,7 @@ instances:
       enableScriptSecurity: false,
       vrrpStrict: false,
       skipCheckAdvAddr: false,
+      vrrpNice: -10,
     });
     assert.equal(config.scripts.chk!.timeoutS, 3, 'timeout defaults to the interval, as in keepalived');
     assert.deepEqual((withoutSources(config) as AgentConfig).scripts, { chk: { script: '/bin/true', intervalS: 3, timeoutS: 3, weight: 0, weightReverse: false, rise: 1, fall: 1, initFail: false } });

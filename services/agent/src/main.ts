@@ -13,6 +13,7 @@ import { parseAgentArgs, USAGE, type AgentOptions } from './cli.js';
 import { Agent } from './agent.js';
 import { cleanupLeftoverVips } from './vips.js';
 import { notYetImplemented } from './support.js';
+import { setThisThreadNice } from '../../../libs/common/src/thread-priority.js';
 import { loadConfigHere, loadConfigIsolated, type LoadedConfig } from './config-loader.js';
 
 function version(): string {
@@ -116,6 +117,10 @@ async function main(argv: string[]): Promise<number> {
     arbiter = openArbiterLink(config, true, log);
     log.info({ instances: underArbiter.map((r) => `${r.instance} (${r.mode})`), gateway: config.node.gateway?.address }, 'arbiter: claims, renewals and heartbeats over NATS');
   }
+  // After the publisher's thread exists, so that it keeps the starting value.
+  const nice = setThisThreadNice(config.global.vrrpNice);
+  if (nice.reason && nice.now !== nice.wanted) log.warn({ nice }, `VRRP thread left at nice ${nice.now}: ${nice.reason}`);
+  else log.info({ nice }, `VRRP thread at nice ${nice.now} (vrrp_priority)`);
   const agent = await Agent.start(config, log, { events, arbiter });
   let exiting = false;
   const shutdown = async (signal: string) => {

@@ -52,6 +52,7 @@ export const GLOBAL_DEFS = [
   'enable_script_security',
   'vrrp_strict',
   'vrrp_skip_check_adv_addr',
+  'vrrp_priority',
   // not implemented by keepquorum
   'bfd_cpu_affinity', 'bfd_no_swap', 'bfd_priority', 'bfd_process_name', 'bfd_rlimit_rtime', 'bfd_rlimit_rttime',
   'bfd_rt_priority', 'checker_cpu_affinity', 'checker_log_all_failures', 'checker_no_swap', 'checker_priority',
@@ -74,7 +75,7 @@ export const GLOBAL_DEFS = [
   'vrrp_higher_prio_send_advert', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_lower_prio_no_advert',
   'vrrp_netlink_cmd_rcv_bufs', 'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs',
   'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_no_swap', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script',
-  'vrrp_notify_priority_changes', 'vrrp_priority', 'vrrp_process_name', 'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime',
+  'vrrp_notify_priority_changes', 'vrrp_process_name', 'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime',
   'vrrp_rt_priority', 'vrrp_rx_bufs_multiplier', 'vrrp_rx_bufs_policy', 'vrrp_startup_delay', 'vrrp_vmac_garp_intvl',
 ] as const;
 

@@ -58,6 +58,7 @@ const TERMS: Record<string, string> = {
   enableScriptSecurity: 'enable_script_security',
   vrrpStrict: 'vrrp_strict',
   skipCheckAdvAddr: 'vrrp_skip_check_adv_addr',
+  vrrpNice: 'vrrp_priority',
   script: 'script',
   timeoutS: 'timeout',
   weight: 'weight',
@@ -462,9 +463,11 @@ class Mapper {
           const v = this.optionalBool(n, key);
           if (v !== undefined) g.skipCheckAdvAddr = v;
         },
+        // keepalived: the nice value of its VRRP process; here, of the agent's VRRP thread.
+        vrrp_priority: intInto(g, 'vrrpNice', ['global', 'vrrpNice'], 'a nice value from -20 to 19'),
       },
       {
-        last: ['router_id', 'vrrp_version', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval', 'vrrp_gna_interval', 'script_user'],
+        last: ['router_id', 'vrrp_version', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval', 'vrrp_gna_interval', 'script_user', 'vrrp_priority'],
         first: [],
       },
     );
