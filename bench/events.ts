@@ -23,7 +23,7 @@
  * events in the history stream.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -339,6 +339,25 @@ interface AdvertFigures {
   loadEventsPerSecond: Distribution;
   /** The agent's GC pauses summed over the phases of each kind (the first idle phase includes the agent's start). */
   gc: { idle: GcStats; load: GcStats };
+  /** Nice value per thread of the agent (vrrp_priority): its VRRP (main) thread and the others, counted by value. */
+  threadNice: { main: number | null; others: Record<string, number> } | null;
+}
+
+/** The nice value of each thread of a process, from /proc (field 19 of stat). */
+function threadNiceOf(pid: number): { main: number | null; others: Record<string, number> } | null {
+  try {
+    const others: Record<string, number> = {};
+    let main: number | null = null;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      if (tid === String(pid)) main = nice;
+      else others[String(nice)] = (others[String(nice)] ?? 0) + 1;
+    }
+    return { main, others };
+  } catch {
+    return null;
+  }
 }
 
 function sumGc(phases: readonly Phase[]): GcStats {
@@ -366,6 +385,7 @@ async function measureAdverts(
   const wire: Instrument<WireAdvert> = await startWireWatch(watcherHost, { durationMs: totalMs });
   let agent: AgentHandle | undefined;
   const phases: Phase[] = [];
+  let threadNice: AdvertFigures['threadNice'] = null;
   try {
     const stateDir = join(lab.dir, `${agentHost.name}-agent-state`);
     mkdirSync(stateDir, { recursive: true });
@@ -386,9 +406,10 @@ async function measureAdverts(
       }
     });
     await agent.waitForState(INSTANCE, 'MASTER', 15_000);
+    threadNice = agent.process.pid === undefined ? null : threadNiceOf(agent.process.pid);
     // Past the gratuitous ARP bursts (vrrp_garp_master_delay 5 s): the steady master.
     await sleep(timing.phaseSettleMs + 5500);
-    progress(SUITE, `adverts: ${agentHost.name} is MASTER; ${timing.phases} x (${timing.phaseMs / 1000} s without load, ${timing.phaseMs / 1000} s at up to ${LOAD_RATE} events/s)`);
+    progress(SUITE, `adverts: ${agentHost.name} is MASTER; ${timing.phases} x (${timing.phaseMs / 1000} s without load, ${timing.phaseMs / 1000} s at up to ${LOAD_RATE} events/s); thread nice: VRRP ${threadNice?.main ?? '?'}, others ${JSON.stringify(threadNice?.others ?? {})}`);
     for (let i = 0; i < timing.phases; i++) {
       for (const kind of ['idle', 'load'] as const) {
         const seenLines = loadLines.length;
@@ -450,6 +471,7 @@ async function measureAdverts(
     load: tail(byKind.load),
     loadEventsPerSecond: distribution(phases.filter((p) => p.kind === 'load' && typeof p.eventsPerSecond === 'number').map((p) => p.eventsPerSecond as number)),
     gc: { idle: sumGc(phases.filter((p) => p.kind === 'idle')), load: sumGc(phases.filter((p) => p.kind === 'load')) },
+    threadNice,
   };
 }
 
