@@ -1,7 +1,20 @@
 /**
  * Folding facts into the view: the small pure steps the shell applies between
  * two decide() calls, so that what a replica just did is what it decides on
- * next. Each returns a new view and leaves the old one alone.
+ * next.
+ *
+ * Two kinds of view go through the same functions:
+ * - a plain view (tests, replay, decide()'s own scratch copies): each step
+ *   returns a new view and leaves the old one alone;
+ * - the view a shell owns (`ownView`): each step changes it in place and
+ *   returns it. The shell keeps one view of 1,000 instances and 2,000 nodes and
+ *   folds several facts per request (a pending write, its result, a
+ *   heartbeat); copying a whole map for each was what kept claims and renewals
+ *   at the agents' 1 s timeout (bench 'arbiter'). The entries themselves
+ *   (InstanceView, NodeView, LeaseEntry...) are never changed, only replaced,
+ *   so `copyView` (a copy of the two maps) is a consistent snapshot that later
+ *   folds do not touch.
+ * decide() only reads a view; it never folds into one.
  *
  * The one that matters most is `recordIssued`: a writeLease action becomes the
  * instance's pending write at once, so a second claim decided on the same
@@ -9,24 +22,89 @@
  * proposing a second grant. (Across replicas the compare-and-set does the same
  * job: both writes name one revision, only one can land.)
  */
-import type { ArbiterAction, ArbiterView, InstanceView, LeaseEntry, MemberView, NodeView, WriteLeaseAction, WriteOutcome } from './types.js';
+import type { ArbiterAction, ArbiterView, InstanceView, LeaseEntry, MemberView, NodeView, Reachability, WriteLeaseAction, WriteOutcome } from './types.js';
 
-// A change that changes nothing returns the same view: copying the whole map of
-// 1,000 instances or 2,000 nodes for every heartbeat and every echo of the
-// replica's own KV write was most of the arbiter's CPU under load (bench 'arbiter').
+/** The view with its fields writable: only ever made by ownView(). */
+type OwnedView = { -readonly [K in keyof ArbiterView]: ArbiterView[K] } & {
+  nodes: Record<string, NodeView>;
+  instances: Record<string, InstanceView>;
+};
+
+const owned = new WeakSet<ArbiterView>();
+
+/**
+ * A view the caller owns from now on: the folds of this module change it in
+ * place (see the header). Made from a copy of `view`'s maps, so `view` itself
+ * stays as it was. A spread of an owned view (`{ ...v }`) is a plain view that
+ * shares the owned maps: never keep one; use copyView().
+ */
+export function ownView(view: ArbiterView): ArbiterView {
+  const v: OwnedView = { ...view, nodes: { ...view.nodes }, instances: { ...view.instances } };
+  owned.add(v);
+  return v;
+}
+
+/** Is `view` one that folds change in place (ownView)? */
+export function isOwnedView(view: ArbiterView): boolean {
+  return owned.has(view);
+}
+
+/** A plain view of what `view` holds now, which no later fold changes: for status pages, logs and snapshots. */
+export function copyView(view: ArbiterView): ArbiterView {
+  return { ...view, nodes: { ...view.nodes }, instances: { ...view.instances } };
+}
+
+function putInstance(view: ArbiterView, name: string, next: InstanceView): ArbiterView {
+  if (owned.has(view)) {
+    (view as OwnedView).instances[name] = next;
+    return view;
+  }
+  return { ...view, instances: { ...view.instances, [name]: next } };
+}
+
+function putNode(view: ArbiterView, node: string, next: NodeView): ArbiterView {
+  if (owned.has(view)) {
+    (view as OwnedView).nodes[node] = next;
+    return view;
+  }
+  return { ...view, nodes: { ...view.nodes, [node]: next } };
+}
+
+// A change that changes nothing returns the view untouched (no copy, no write).
 function withInstance(view: ArbiterView, name: string, change: (inst: InstanceView) => InstanceView): ArbiterView {
   const inst = view.instances[name];
   if (!inst) return view;
   const next = change(inst);
   if (next === inst) return view;
-  return { ...view, instances: { ...view.instances, [name]: next } };
+  return putInstance(view, name, next);
 }
 
 function withNode(view: ArbiterView, node: string, change: (n: NodeView | undefined) => NodeView): ArbiterView {
   const before = view.nodes[node];
   const next = change(before);
   if (next === before) return view;
-  return { ...view, nodes: { ...view.nodes, [node]: next } };
+  return putNode(view, node, next);
+}
+
+/** Whether this replica can write the lease KV (ArbiterView.writePath). */
+export function recordWritePath(view: ArbiterView, writePath: ArbiterView['writePath']): ArbiterView {
+  const wp = view.writePath;
+  if (wp.available === writePath.available && wp.detail === writePath.detail) return view;
+  if (owned.has(view)) {
+    (view as OwnedView).writePath = writePath;
+    return view;
+  }
+  return { ...view, writePath };
+}
+
+/** The arbiter's own gateway ping (ArbiterView.gateway). */
+export function recordArbiterGateway(view: ArbiterView, gateway: Reachability): ArbiterView {
+  if (view.gateway === gateway) return view;
+  if (owned.has(view)) {
+    (view as OwnedView).gateway = gateway;
+    return view;
+  }
+  return { ...view, gateway };
 }
 
 function withoutPending(inst: InstanceView): InstanceView {
@@ -113,6 +191,15 @@ export function recordTimingReport(view: ArbiterView, instance: string, node: st
 /** What a member last reported about itself. */
 export function recordMember(view: ArbiterView, instance: string, node: string, member: MemberView): ArbiterView {
   return withInstance(view, instance, (inst) => ({ ...inst, members: { ...inst.members, [node]: member } }));
+}
+
+/** `node` is no longer a member of `instance` (gone, or no longer reporting it). */
+export function recordMemberRemoved(view: ArbiterView, instance: string, node: string): ArbiterView {
+  return withInstance(view, instance, (inst) => {
+    if (!(node in inst.members)) return inst;
+    const { [node]: _gone, ...members } = inst.members;
+    return { ...inst, members };
+  });
 }
 
 /** A gateway verdict: the node's own (`gateway`) or the arbiter's ping of it (`reachableFromArbiter`). */

@@ -29,7 +29,20 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../../libs/common/src/log.js';
 import { monotonicMs } from '../../../libs/common/src/clock.js';
 import { decide, leaseKey, nextDeadline } from '../../../libs/arbiter/src/decide.js';
-import { recordFenceResult, recordHeard, recordIssued, recordLease, recordNodeGateway, recordTimingReport, recordWriteResult } from '../../../libs/arbiter/src/view.js';
+import {
+  copyView,
+  isOwnedView,
+  ownView,
+  recordArbiterGateway,
+  recordFenceResult,
+  recordHeard,
+  recordIssued,
+  recordLease,
+  recordNodeGateway,
+  recordTimingReport,
+  recordWritePath,
+  recordWriteResult,
+} from '../../../libs/arbiter/src/view.js';
 import { leaseTimingMismatch } from '../../../libs/arbiter/src/timing.js';
 import {
   agentRequestSchema,
@@ -176,6 +189,8 @@ export class Arbiter {
       for (const s of r.seeds) this.membership.seed(s.node, s.bootId, s.instances, mono, deps.config.heartbeats.warmupMs);
       this.resumable = [...r.resume];
     }
+    // Owned: every fold changes this one view in place (view.ts); snapshot() hands out copies.
+    this.view = ownView(this.view);
     this.subjectPrefixLength = `ha.${deps.config.cluster}.evt.`.length;
   }
 
@@ -198,9 +213,9 @@ export class Arbiter {
     return this.ready;
   }
 
-  /** The view as it is now (immutable). */
+  /** The view as it is now: a copy that later folds leave alone (the replica's own view changes in place). */
   snapshot(): ArbiterView {
-    return this.view;
+    return copyView(this.view);
   }
 
   stats(): Readonly<typeof this.counters> {
@@ -412,7 +427,7 @@ export class Arbiter {
         if (this.stopping) return;
         if (s.type === 'disconnect') {
           this.reconnectedAt = null;
-          this.fact('nats disconnected', (v) => ({ view: { ...v, writePath: { available: false, detail: 'the NATS connection is lost' } }, reconcile: [] }));
+          this.fact('nats disconnected', (v) => ({ view: recordWritePath(v, { available: false, detail: 'the NATS connection is lost' }), reconcile: [] }));
         } else if (s.type === 'reconnect') {
           // The servers may have restarted: the KV watch starts over, and the nodes we
           // could not hear meanwhile get the warm-up again before anyone is judged.
@@ -429,7 +444,7 @@ export class Arbiter {
   gatewayVerdict(node: string | null, verdict: Reachability, detail: string): void {
     this.log.info({ node: node ?? '(arbiter gateway)', verdict, detail }, 'ping verdict');
     this.fact(`ping ${node ?? 'gateway'}`, (v) => {
-      if (node === null) return { view: { ...v, gateway: verdict }, reconcile: Object.keys(v.instances) };
+      if (node === null) return { view: recordArbiterGateway(v, verdict), reconcile: Object.keys(v.instances) };
       return { view: recordNodeGateway(v, node, 'reachableFromArbiter', verdict), reconcile: this.instancesOf(v, node, []) };
     });
   }
@@ -523,7 +538,7 @@ export class Arbiter {
         return;
       case 'fact': {
         const r = item.apply(this.view, now);
-        this.view = r.view;
+        this.adopt(r.view);
         this.syncAnswering();
         if (!this.ready) return;
         for (const req of r.requests ?? []) this.decideAndRun(req, internal(req), now);
@@ -531,6 +546,17 @@ export class Arbiter {
         return;
       }
     }
+  }
+
+  /**
+   * The folds return the owned view itself; a fold that built a plain view
+   * instead (a spread somewhere) is taken over with one copy rather than
+   * leaving the replica on a view whose every later fold copies.
+   */
+  private adopt(v: ArbiterView): void {
+    if (v === this.view) return;
+    if (!isOwnedView(v)) this.log.debug({}, 'a fold returned a plain view: owned again (one copy)');
+    this.view = isOwnedView(v) ? v : ownView(v);
   }
 
   /** An agent's claim, renewal or release waits for the instance's write in flight (see `deferred`). */
@@ -560,7 +586,7 @@ export class Arbiter {
     const d = decide(this.view, request, now);
     this.counters.decisions++;
     this.logDecision(request, d);
-    this.view = recordIssued(this.view, d.actions, now);
+    this.adopt(recordIssued(this.view, d.actions, now));
     this.execute(d, origin, now);
     this.armDeadline(request.type === 'writeResult' ? request.write.instance : request.instance, d, now);
   }
@@ -571,12 +597,12 @@ export class Arbiter {
     if (result.current !== undefined) v = recordLease(v, write.instance, result.current);
     v = recordWriteResult(v, write, outcome);
     if (outcome.ok) {
-      if (!v.writePath.available) v = { ...v, writePath: { available: true } };
+      if (!v.writePath.available) v = recordWritePath(v, { available: true });
     } else if (outcome.error !== 'conflict') {
-      v = { ...v, writePath: { available: false, detail: `${outcome.error}${outcome.detail ? `: ${outcome.detail}` : ''}` } };
+      v = recordWritePath(v, { available: false, detail: `${outcome.error}${outcome.detail ? `: ${outcome.detail}` : ''}` });
       this.startProbing();
     }
-    this.view = v;
+    this.adopt(v);
     if (!outcome.ok && outcome.error === 'conflict') {
       this.counters.conflicts++;
       if (origin.attempts < MAX_CAS_RETRIES && origin.request.type !== 'writeResult') {
@@ -847,7 +873,7 @@ export class Arbiter {
         const warmupLeft = this.reconnectedAt === null ? 0 : this.reconnectedAt + this.config.heartbeats.warmupMs - monotonicMs();
         if (r.ok && warmupLeft > 0) {
           const detail = `NATS reconnected: listening to heartbeats for ${Math.ceil(warmupLeft)} ms more before judging anyone`;
-          this.fact('write path warming up', (v) => ({ view: { ...v, writePath: { available: false, detail } }, reconcile: [] }));
+          this.fact('write path warming up', (v) => ({ view: recordWritePath(v, { available: false, detail }), reconcile: [] }));
           await new Promise<void>((res) => this.later(() => res(), Math.min(500, warmupLeft)));
           continue;
         }
@@ -860,10 +886,10 @@ export class Arbiter {
             this.log.warn({ err: (e as Error).message }, 'reading the leases after the write path came back failed; the watch will bring them');
           }
           this.log.info({}, 'lease write path available again');
-          this.fact('write path back', (v) => ({ view: { ...v, writePath: { available: true } }, reconcile: Object.keys(v.instances) }));
+          this.fact('write path back', (v) => ({ view: recordWritePath(v, { available: true }), reconcile: Object.keys(v.instances) }));
           break;
         }
-        this.fact('write path down', (v) => ({ view: { ...v, writePath: { available: false, detail: r.detail } }, reconcile: [] }));
+        this.fact('write path down', (v) => ({ view: recordWritePath(v, { available: false, detail: r.detail }), reconcile: [] }));
         await new Promise<void>((res) => this.later(() => res(), 250));
       }
       this.probing = false;

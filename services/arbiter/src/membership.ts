@@ -16,8 +16,8 @@
  * Time here is the replica's monotonic clock for silence (a wall-clock jump
  * must not make every node gone at once) and the wall clock for the view.
  */
-import type { ArbiterView, InstanceView, MemberView } from '../../../libs/arbiter/src/types.js';
-import { recordConnection, recordMember, recordNodeGateway } from '../../../libs/arbiter/src/view.js';
+import type { ArbiterView, MemberView } from '../../../libs/arbiter/src/types.js';
+import { recordConnection, recordMember, recordMemberRemoved, recordNodeGateway } from '../../../libs/arbiter/src/view.js';
 import type { Heartbeat } from '../../../libs/arbiter/src/protocol.js';
 import type { AnyEnvelope } from '../../../libs/events/src/mod.js';
 
@@ -42,13 +42,9 @@ export interface HeartbeatFold {
   unknown: string[];
 }
 
-/** Drops `node` from an instance's members. */
+/** Drops `node` from an instance's members (view.ts recordMemberRemoved: in place on the shell's owned view). */
 export function removeMember(view: ArbiterView, instance: string, node: string): ArbiterView {
-  const inst = view.instances[instance];
-  if (!inst || !(node in inst.members)) return view;
-  const { [node]: _gone, ...members } = inst.members;
-  const next: InstanceView = { ...inst, members };
-  return { ...view, instances: { ...view.instances, [instance]: next } };
+  return recordMemberRemoved(view, instance, node);
 }
 
 function sameMember(a: MemberView | undefined, b: MemberView): boolean {
