@@ -24,7 +24,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type NatsConnection } from 'nats';
@@ -224,6 +224,32 @@ interface LoadFigures {
   /** The others on the same cores during the steady phase. */
   agentProcessesCpuPercent: (number | null)[];
   natsServerCpuPercent: number | null;
+  /**
+   * Where the tail comes from: answers over 50 ms (claims and renewals) by the
+   * second of the steady phase they were sent in (the five worst seconds), the
+   * agent processes' own event-loop delay over the phase, and the machine's
+   * 1-minute load average at the end (other work on the shared cores).
+   */
+  tail: { slowAnswers: number; worstSeconds: Record<string, number>; agentEventLoopDelayMs: unknown[]; loadAverage1m: number };
+}
+
+function slowTail(steady: Record<string, unknown>[]): LoadFigures['tail'] {
+  const bySecond = new Map<number, number>();
+  let slowAnswers = 0;
+  for (const s of steady) {
+    for (const at of (s['slowAt'] as number[] | undefined) ?? []) {
+      slowAnswers++;
+      const sec = Math.floor(at / 1000);
+      bySecond.set(sec, (bySecond.get(sec) ?? 0) + 1);
+    }
+  }
+  const worst = [...bySecond].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return {
+    slowAnswers,
+    worstSeconds: Object.fromEntries(worst.map(([sec, n]) => [`${sec}s`, n])),
+    agentEventLoopDelayMs: steady.map((s) => s['eventLoopDelayMs'] ?? null),
+    loadAverage1m: round2(loadavg()[0] ?? 0),
+  };
 }
 
 async function measureLoad(server: NatsServer, dir: string, plan: Plan, failures: string[]): Promise<LoadFigures | null> {
@@ -284,6 +310,7 @@ async function measureLoad(server: NatsServer, dir: string, plan: Plan, failures
       replicaCpuPercent: replicas.map((_, i) => pct(cpuBefore[i], cpuAfter[i])),
       agentProcessesCpuPercent: procs.map((_, i) => pct(agentsBefore[i], agentsAfter[i])),
       natsServerCpuPercent: pct(natsBefore, natsAfter),
+      tail: slowTail(steady),
     };
   } catch (e) {
     failures.push(`load: ${(e as Error).message}`);

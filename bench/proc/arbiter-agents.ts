@@ -20,6 +20,7 @@
  * Agents: `--from F --count N`: agent k (F <= k < F+N) is node ag-<k> in
  * instance VI_<floor(k/2)>, the primary when k is even.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import {
@@ -152,8 +153,16 @@ async function claimAll(spreadMs: number): Promise<{ grants: number[]; others: R
   return { grants, others, failed };
 }
 
-/** What the steady phase records; null outside it. */
-let window: { renewMs: number[]; claimMs: number[]; answers: Record<string, number>; renewed: number } | null = null;
+/**
+ * What the steady phase records; null outside it. `slowAt`: when (ms since the
+ * phase began) each answer slower than SLOW_MS was sent, so that the suite can
+ * tell one stall of everything from a spread of slow answers.
+ */
+let window: { renewMs: number[]; claimMs: number[]; answers: Record<string, number>; renewed: number; start: number; slowAt: number[] } | null = null;
+const SLOW_MS = 50;
+const slow = (r: { ms: number; at: number }): void => {
+  if (window && r.ms > SLOW_MS) window.slowAt.push(Math.round(r.at - window.start));
+};
 let running = true;
 const count = (t: string) => {
   if (window) window.answers[t] = (window.answers[t] ?? 0) + 1;
@@ -174,6 +183,7 @@ async function holderLoop(a: Agent): Promise<void> {
       if (window) {
         window.renewed++;
         window.renewMs.push(r.ms);
+        slow(r);
       }
     } else if (r.answer.type === 'refuse') {
       a.epoch = null;
@@ -187,9 +197,12 @@ async function holderLoop(a: Agent): Promise<void> {
 }
 
 async function steady(durationMs: number, claimEveryMs: number): Promise<unknown> {
-  const w = { renewMs: [] as number[], claimMs: [] as number[], answers: {} as Record<string, number>, renewed: 0 };
-  window = w;
   const start = performance.now();
+  const w = { renewMs: [] as number[], claimMs: [] as number[], answers: {} as Record<string, number>, renewed: 0, start, slowAt: [] as number[] };
+  window = w;
+  // This process's own event loop is in every latency it measures: its delay is reported next to them.
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
   const end = start + durationMs;
   await Promise.all(
     agents.map(async (a) => {
@@ -200,7 +213,10 @@ async function steady(durationMs: number, claimEveryMs: number): Promise<unknown
         const sent = performance.now();
         const r = await request(a, { type: 'claim' });
         count(`claim:${r.answer.type}`);
-        if (r.answer.type !== 'error') w.claimMs.push(r.ms);
+        if (r.answer.type !== 'error') {
+          w.claimMs.push(r.ms);
+          slow(r);
+        }
         if (r.answer.type === 'grant') {
           // A backup granted: the holder lost its lease (the figures say how often).
           a.epoch = r.answer.epoch;
@@ -217,7 +233,9 @@ async function steady(durationMs: number, claimEveryMs: number): Promise<unknown
   const remaining = end - performance.now();
   if (remaining > 0) await sleep(remaining);
   window = null;
-  return { ...w, seconds: (performance.now() - start) / 1000, holders: agents.filter((a) => a.epoch !== null).length };
+  eld.disable();
+  const eventLoopDelayMs = { p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 };
+  return { ...w, seconds: (performance.now() - start) / 1000, holders: agents.filter((a) => a.epoch !== null).length, eventLoopDelayMs };
 }
 
 process.on('message', (m: { cmd: string; durationMs?: number; claimEveryMs?: number; spreadMs?: number }) => {
