@@ -156,7 +156,7 @@ export function formatPath(path: Path): string {
 }
 
 /** What an overlay may set: what a keepalived.conf cannot say. */
-export const OVERLAY_KEYS = ['node', 'cluster', 'stateDir', 'nats', 'arbiter'] as const;
+export const OVERLAY_KEYS = ['node', 'cluster', 'stateDir', 'nats', 'arbiter', 'metrics'] as const;
 export type OverlayKey = (typeof OVERLAY_KEYS)[number];
 export type Overlay = Partial<Pick<AgentConfig, OverlayKey>>;
 

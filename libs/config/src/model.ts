@@ -417,6 +417,12 @@ export const AgentConfigInputSchema = z.strictObject({
   nats: NatsSchema.optional(),
   /** Defaults of every instance's `arbiter` settings (the keepalived user's --mode, --fencing). */
   arbiter: ArbiterDefaultsSchema.optional(),
+  /** Prometheus metrics on GET /metrics at `listen` (HOST:PORT); `--metrics` on the command line wins. */
+  metrics: z
+    .strictObject({
+      listen: z.string({ error: 'HOST:PORT' }).regex(/^(\[[0-9A-Fa-f:.]+\]|[^:\s[\]]+):\d{1,5}$/, { error: 'HOST:PORT, e.g. 127.0.0.1:9650 or [::1]:9650' }),
+    })
+    .optional(),
   global: GlobalSchema.prefault({}),
   scripts: z.record(z.string(), TrackScriptSchema, { error: 'a map of script name to script' }).default({}),
   instances: z.array(VrrpInstanceSchema, { error: 'a list of VRRP instances' }).default([]),

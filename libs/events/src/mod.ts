@@ -59,7 +59,8 @@ export {
   type JournalStats,
   type SegmentScan,
 } from './journal.js';
-export { EventPublisher, type Backlog, type EventPublisherOptions, type PublisherStats, type PublishOptions } from './publisher.js';
+export { EventPublisher, type Backlog, type EventPublisherOptions, type PublisherCounters, type PublisherStats, type PublishOptions } from './publisher.js';
+export { ACK_LATENCY_BOUNDS_S, type LatencyHistogram } from './ack-latency.js';
 export { natsConnectOptions, natsConnector, type NatsSettings, type NatsTlsSettings } from './connect.js';
 export {
   collectHistory,

@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import { KqError } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
+import { AckLatency, type LatencyHistogram } from './ack-latency.js';
 import { makeEnvelope, type Envelope } from './envelope.js';
 import { Journal, type DegradedReport, type JournalEntry, type JournalOptions, type JournalRecovery, type JournalStats } from './journal.js';
 import { isKnownEventType, type EventInput, type EventType } from './schemas.js';
@@ -63,7 +64,7 @@ export interface Backlog {
   journal: JournalStats;
 }
 
-export interface PublisherStats {
+export interface PublisherCounters {
   published: number;
   acknowledged: number;
   /** Acks that said the stream already had the message (a replay). */
@@ -72,6 +73,11 @@ export interface PublisherStats {
   failures: number;
   resent: number;
   connects: number;
+}
+
+export interface PublisherStats extends PublisherCounters {
+  /** From publish() to the JetStream ack, this run's events (ack-latency.ts). */
+  ackLatency: LatencyHistogram;
 }
 
 interface SentSlot {
@@ -119,7 +125,8 @@ export class EventPublisher {
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private progressWaiters = new Set<() => void>();
-  private readonly counters: PublisherStats = { published: 0, acknowledged: 0, duplicates: 0, failures: 0, resent: 0, connects: 0 };
+  private readonly ackLatency = new AckLatency();
+  private readonly counters: PublisherCounters = { published: 0, acknowledged: 0, duplicates: 0, failures: 0, resent: 0, connects: 0 };
 
   private constructor(opts: EventPublisherOptions, journal: Journal, bootId: string) {
     this.opts = opts;
@@ -195,6 +202,7 @@ export class EventPublisher {
     });
     this.journal.allocateSeq();
     this.journal.append(seq, envelope.id, this.subjectPrefix + type, JSON.stringify(envelope));
+    this.ackLatency.published(seq, performance.now());
     this.counters.published++;
     return envelope;
   }
@@ -217,7 +225,7 @@ export class EventPublisher {
   }
 
   stats(): PublisherStats {
-    return { ...this.counters };
+    return { ...this.counters, ackLatency: this.ackLatency.snapshot() };
   }
 
   /** Resolves true once everything published so far is acknowledged, false after timeoutMs. */
@@ -462,8 +470,10 @@ export class EventPublisher {
   /** Pops the acknowledged prefix of what was sent and moves the journal's pointer. */
   private advance(): void {
     let last = 0;
+    const now = performance.now();
     while (this.sentHead < this.sent.length && this.sent[this.sentHead]!.acked) {
       last = this.sent[this.sentHead]!.entry.seq;
+      this.ackLatency.acknowledged(last, now);
       this.sent[this.sentHead++] = undefined as unknown as SentSlot;
       this.unacked--;
       this.counters.acknowledged++;

@@ -3,12 +3,15 @@
  * out) so it is tested without starting anything.
  */
 import { KqError } from '../../../libs/common/src/errors.js';
+import { parseListenAddress } from '../../../libs/common/src/metrics-http.js';
 
 export interface AgentOptions {
   mode: 'run' | 'check' | 'cleanup' | 'help' | 'version';
   keepalivedConf?: string;
   config?: string;
   logLevel: string;
+  /** Serve Prometheus metrics on GET /metrics at HOST:PORT (over the config's metrics.listen). */
+  metrics?: string;
   /** Settings a keepalived.conf cannot say, on top of the configuration. */
   overrides: ConfigOverrides;
 }
@@ -49,6 +52,10 @@ Arbiter (needs --nats; the flags set every instance's default):
   --gateway IP            the gateway this node pings; a node without it never claims
   --fencing POLICY        off, best-effort or required: what the arbiter may do to a
                           silent holder before granting its lease to another node
+
+Metrics:
+  --metrics ADDR:PORT     serve Prometheus metrics on GET /metrics (unauthenticated: use a
+                          management address, e.g. 127.0.0.1:9650 or [::1]:9650)
 
 Modes:
   --check                 validate the configuration, print warnings and errors, exit
@@ -129,6 +136,16 @@ export function parseAgentArgs(argv: readonly string[]): AgentOptions {
       case '--gateway':
         opts.overrides.gateway = take();
         break;
+      case '--metrics': {
+        const v = take();
+        try {
+          parseListenAddress(v, '--metrics');
+        } catch (err) {
+          throw new KqError('KQ_ERR_USAGE', (err as Error).message);
+        }
+        opts.metrics = v;
+        break;
+      }
       case '-h':
       case '--help':
         return { ...opts, mode: 'help' };

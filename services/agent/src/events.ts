@@ -66,6 +66,8 @@ export interface EventSink {
   /** Records agent.stopped and flushes what it can within `timeoutMs`. */
   stop(reason: string, signal: string | undefined, released: string[], timeoutMs: number): Promise<void>;
   backlog(): unknown;
+  /** The publisher's counters and ack latency (libs/events PublisherStats); null without an event log. */
+  stats(): unknown;
 }
 
 export const SILENT_SINK: EventSink = {
@@ -81,6 +83,7 @@ export const SILENT_SINK: EventSink = {
   lease: () => {},
   stop: async () => {},
   backlog: () => null,
+  stats: () => null,
 };
 
 type Pending = { publish: (p: EventPublishing) => void };
@@ -204,6 +207,10 @@ class PublishingSink implements EventSink {
 
   backlog(): unknown {
     return this.publisher.backlog();
+  }
+
+  stats(): unknown {
+    return this.publisher.stats();
   }
 }
 

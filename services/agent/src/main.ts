@@ -106,8 +106,22 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const { openEventSink } = await import('./events.js');
-  const events = await openEventSink(config, version(), log);
+  let events = await openEventSink(config, version(), log);
   events.configLoaded(config, loaded.hash, file, opts.keepalivedConf ? 'keepalived' : 'native', loaded.diagnostics.length);
+  // Metrics (prom-client) are loaded only when asked for. The endpoint listens
+  // before the agent joins the election: a wrong address stops the start.
+  const metricsListen = opts.metrics ?? config.metrics?.listen;
+  let metrics: import('./metrics.js').AgentMetrics | null = null;
+  let metricsServer: import('../../../libs/common/src/metrics-http.js').MetricsServer | null = null;
+  if (metricsListen) {
+    const { AgentMetrics } = await import('./metrics.js');
+    const { serveMetrics } = await import('../../../libs/common/src/metrics-http.js');
+    const m = new AgentMetrics({ cluster: config.cluster, node: config.node.id, version: version() });
+    events = m.observeSink(events);
+    metricsServer = await serveMetrics(metricsListen, opts.metrics ? '--metrics' : 'metrics.listen', () => m.render(), (err) => log.error({ err: err.message }, 'metrics endpoint error'));
+    log.info({ listen: `${metricsServer.address.address}:${metricsServer.address.port}` }, 'metrics: GET /metrics');
+    metrics = m;
+  }
   // The arbiter's link only when an instance uses it: mode off loads no NATS client for it.
   const { resolveArbiter } = await import('../../../libs/config/src/arbiter.js');
   const underArbiter = resolveArbiter(config).instances.filter((r) => r.mode !== 'off');
@@ -115,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
   if (underArbiter.length > 0) {
     const { openArbiterLink } = await import('./lease-client.js');
     arbiter = openArbiterLink(config, true, log);
+    if (arbiter && metrics) arbiter = metrics.observeLink(arbiter);
     log.info({ instances: underArbiter.map((r) => `${r.instance} (${r.mode})`), gateway: config.node.gateway?.address }, 'arbiter: claims, renewals and heartbeats over NATS');
   }
   // After the publisher's thread exists, so that it keeps the starting value.
@@ -122,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
   if (nice.reason && nice.now !== nice.wanted) log.warn({ nice }, `VRRP thread left at nice ${nice.now}: ${nice.reason}`);
   else log.info({ nice }, `VRRP thread at nice ${nice.now} (vrrp_priority)`);
   const agent = await Agent.start(config, log, { events, arbiter });
+  metrics?.readFrom(() => agent.status());
   let exiting = false;
   const shutdown = async (signal: string) => {
     if (exiting) return;
@@ -131,6 +147,7 @@ async function main(argv: string[]): Promise<number> {
     log.info({ signal }, 'stopping: releasing VIPs');
     try {
       await stopped;
+      await metricsServer?.close();
     } finally {
       log.flush();
       process.exit(0);
