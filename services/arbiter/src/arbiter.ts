@@ -661,6 +661,7 @@ export class Arbiter {
     if (!origin.reply || origin.replied) return;
     origin.replied = true;
     origin.reply(answer);
+    this.events.replied?.(origin.request, answer);
   }
 
   private answer(a: Extract<ArbiterAction, { type: 'grant' | 'renewed' | 'released' | 'veto' | 'refuse' }>, origin: Origin, now: number): void {

@@ -5,13 +5,19 @@
  * NATS outage loses no decision). Never throws into the decision loop.
  */
 import type { Logger } from '../../../libs/common/src/log.js';
-import type { EventAction } from '../../../libs/arbiter/src/types.js';
+import type { ArbiterReply } from '../../../libs/arbiter/src/protocol.js';
+import type { ArbiterRequest, EventAction } from '../../../libs/arbiter/src/types.js';
 import type { EventInput, EventPublisher, EventType } from '../../../libs/events/src/mod.js';
 
 export interface ArbiterEvents {
   decision(a: EventAction): void;
   publish<T extends EventType>(type: T, data: EventInput<T>, instance?: string): void;
+  /** An answer went to an agent's request (not an event: renewals are too many; metrics.ts counts them). */
+  replied?(request: ArbiterRequest, reply: ArbiterReply): void;
   stop(timeoutMs?: number): Promise<void>;
+  /** The publisher's journal backlog and counters (libs/events Backlog, PublisherStats), when there is an event log. */
+  backlog?(): unknown;
+  stats?(): unknown;
 }
 
 const MAX_REASON = 1024;
@@ -50,6 +56,8 @@ export function publisherEvents(publisher: EventPublisher, log: Logger): Arbiter
     stop: async (timeoutMs = 5000) => {
       await publisher.stop(timeoutMs);
     },
+    backlog: () => publisher.backlog(),
+    stats: () => publisher.stats(),
   };
 }
 

@@ -18,6 +18,7 @@ import type { Logger } from '../../../libs/common/src/log.js';
 import type { ArbiterView } from '../../../libs/arbiter/src/types.js';
 import type { Arbiter } from './arbiter.js';
 import type { TokenSet } from './tokens.js';
+import { answerMetrics } from '../../../libs/common/src/metrics-http.js';
 
 const MAX_BODY = 16 * 1024;
 const nodeToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "-" and "_", 1 to 64 characters');
@@ -77,6 +78,8 @@ export interface HttpApiOptions {
   readonly tokens: TokenSet;
   readonly log: Logger;
   readonly now?: () => number;
+  /** GET /metrics (Prometheus, unauthenticated): metrics.ts. */
+  readonly metrics?: { render(): Promise<string> };
 }
 
 export class HttpApi {
@@ -86,6 +89,7 @@ export class HttpApi {
   constructor(private readonly opts: HttpApiOptions) {
     this.now = opts.now ?? Date.now;
     this.server = createServer((req, res) => {
+      if (opts.metrics && answerMetrics(req, res, () => opts.metrics!.render(), (err) => opts.log.error({ err: err.message }, 'metrics not rendered'))) return;
       this.route(req).then(
         (r) => this.send(res, r),
         (e: unknown) => {

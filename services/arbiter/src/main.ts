@@ -11,6 +11,7 @@ import { loadArbiterConfig, type ArbiterLoadResult } from './config.js';
 import { buildFencers } from './fencers.js';
 import { startArbiterService } from './service.js';
 import { loadTokens } from './tokens.js';
+import { ArbiterMetrics } from './metrics.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -77,7 +78,9 @@ async function main(argv: string[]): Promise<number> {
   if (!loaded) return 1;
   const log = createLogger({ name: 'ha-arbiter', level: opts.logLevel });
   for (const d of loaded.diagnostics) log.warn({ code: d.code, file: d.file, line: d.line, key: d.key }, formatDiagnostic(d));
-  const service = await startArbiterService(loaded.config, { log });
+  // Metrics are served on the HTTP API: without http.listen there is nowhere to scrape them.
+  const metrics = loaded.config.http ? new ArbiterMetrics({ cluster: loaded.config.cluster, replica: loaded.config.replica, version: version() }) : undefined;
+  const service = await startArbiterService(loaded.config, { log, ...(metrics ? { metrics } : {}) });
   log.info({ cluster: loaded.config.cluster, replica: loaded.config.replica, version: version() }, 'arbiter started');
   let exiting = false;
   const shutdown = async (signal: string): Promise<void> => {

@@ -15,6 +15,7 @@ import { buildFencers } from './fencers.js';
 import { GatewayPinger, type PingTarget } from './gateway-ping.js';
 import { HttpApi, parseListen } from './http-api.js';
 import { LeaseStore } from './lease-store.js';
+import type { ArbiterMetrics } from './metrics.js';
 import { replayAtStart, type ReplayAtStart, type SnapshotPolicy } from './snapshot.js';
 
 /** How long the start waits for the event stream to be folded before it goes on without it, ms. */
@@ -30,6 +31,8 @@ export interface ServiceOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Fold the event stream at start and keep snapshots of it (replay.ts, snapshot.ts); default on. */
   readonly replay?: false | { readonly policy?: Partial<SnapshotPolicy>; readonly timeoutMs?: number };
+  /** Count decisions, answers and fences, and serve GET /metrics on the HTTP API (metrics.ts). */
+  readonly metrics?: ArbiterMetrics;
 }
 
 export interface ArbiterService {
@@ -117,13 +120,15 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
         void folding.then((late) => late.keeper?.stop()).catch(() => undefined);
       }
     }
+    if (opts.metrics) events = opts.metrics.observeEvents(events);
     arbiter = await Arbiter.start({ config, nc, store, events, fencers, log, ...(replayed ? { replay: replayed.state } : {}) });
     replayed?.keeper?.start();
     arbiterRef = arbiter;
+    opts.metrics?.readFrom(arbiter);
     pinger?.start();
     if (config.http) {
       const { host, port } = parseListen(config.http.listen);
-      http = new HttpApi({ arbiter, tokens, log: log.child({ component: 'http' }) });
+      http = new HttpApi({ arbiter, tokens, log: log.child({ component: 'http' }), ...(opts.metrics ? { metrics: opts.metrics } : {}) });
       const a = await http.listen(host, port);
       address = { host: a.address, port: a.port };
       log.info({ listen: `${a.address}:${a.port}`, tokens: tokens.size }, 'HTTP API listening');
