@@ -534,8 +534,20 @@ function onRelease(view: ArbiterView, name: string, node: string, epoch: number,
     const next = v.epoch + 1;
     const reason = `${what}: handing over to ${successor} at once (break-then-make)`;
     const value: LeaseValue = { holder: successor, epoch: next, grantedAt: now, renewedAt: now, expiresAt: now + ttl, reason, offered: true };
+    // The successor is told while the write is in flight, not after it: its claim crosses the
+    // write instead of following it (the shell holds a claim until the instance's write in flight
+    // is answered, and a claim is only ever granted on what the KV holds). The offer that follows
+    // the write's result (onWriteResult) is the one that counts if this one was early for a replica.
+    const early: ArbiterAction = {
+      type: 'offer',
+      node: successor,
+      instance: name,
+      epoch: next,
+      reason: `${reason}: epoch ${next} is being written in its name; its claim is answered once the write is in`,
+    };
     return result('propose', `${reason}, epoch ${next}, once the write at revision ${c.revision} succeeds`, [
       write(c, value, { kind: 'handover', from: node, fromEpoch: epoch, to: successor, epoch: next }),
+      early,
     ]);
   }
   const reason = `${what}; no member can take over (connected, gateway answering), so the lease is left free`;

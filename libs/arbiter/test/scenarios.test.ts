@@ -110,6 +110,30 @@ describe('planned handover (break-then-make)', () => {
     const late = decide(v2, { type: 'renew', instance: 'web', node: 'node-a', epoch: 4 }, T0 + 5);
     assert.equal(only(late, 'orderDemote').epoch, 4);
   });
+
+  test('the backup is offered the lease while the handover write is in flight; its claim, held until the write is in, is granted on it', () => {
+    const kv = new Kv({ revision: 10, value: HELD });
+    const v0 = world();
+    const rel = decide(v0, { type: 'release', instance: 'web', node: 'node-a', epoch: 4 }, T0);
+    assert.deepEqual(types(rel), ['writeLease', 'offer'], 'the write first, then the early offer');
+    assert.equal(only(rel, 'offer').node, 'node-b');
+    assert.equal(only(rel, 'offer').epoch, 5);
+    // node-b claims at once; the write is still pending here, so decided now it would only be vetoed:
+    // the shell holds it until the write's result and decides it then.
+    const inFlight = recordIssued(v0, rel.actions, T0);
+    const tooEarly = decide(inFlight, { type: 'claim', instance: 'web', node: 'node-b' }, T0 + 1);
+    assert.equal(tooEarly.decision, 'veto');
+    assert.match(tooEarly.reason, /a lease write is in flight \(handover from node-a to node-b/);
+    const w = writesOf(rel)[0]!;
+    const outcome = kv.cas(w);
+    const v1 = recordWriteResult(inFlight, w, outcome);
+    const held = decide(v1, { type: 'claim', instance: 'web', node: 'node-b' }, T0 + 2);
+    const { results } = execute(v1, held, kv, T0 + 3);
+    const g = only(results[0]!, 'grant');
+    assert.equal(g.node, 'node-b');
+    assert.equal(g.epoch, 5);
+    assert.equal(kv.entry?.value.offered, undefined, 'the claim dropped the offered marker in the KV');
+  });
 });
 
 describe('release, then claim', () => {

@@ -450,13 +450,13 @@ export const CASES: GoldenCase[] = [
 
   // -------------------------------------------------------------- releases
   {
-    name: 'release by the holder: handed to the best backup in the same write (break-then-make), no TTL wait',
+    name: 'release by the holder: handed to the best backup in the same write (break-then-make), no TTL wait; the backup is offered it while the write is in flight',
     view: world(),
     request: release('node-a', 4),
     now: T0,
     decision: 'propose',
     reason: 'node-a released epoch 4: handing over to node-b at once (break-then-make), epoch 5, once the write at revision 10 succeeds',
-    actions: [HANDOVER_A_B],
+    actions: [HANDOVER_A_B, { type: 'offer', node: 'node-b', instance: 'web', epoch: 5, reason: /epoch 5 is being written in its name; its claim is answered once the write is in$/ }],
   },
   {
     name: 'release with nobody able to take over: the lease is left free, its epoch kept',
@@ -483,7 +483,10 @@ export const CASES: GoldenCase[] = [
     now: T0,
     decision: 'propose',
     reason: 'node-a confirmed it removed the VIP (revoked epoch 4) after the forced failover: handing over to node-c at once (break-then-make), epoch 6, once the write at revision 10 succeeds',
-    actions: [{ type: 'writeLease', value: { holder: 'node-c', epoch: 6, offered: true }, intent: { kind: 'handover', from: 'node-a', fromEpoch: 4, to: 'node-c', epoch: 6 } }],
+    actions: [
+      { type: 'writeLease', value: { holder: 'node-c', epoch: 6, offered: true }, intent: { kind: 'handover', from: 'node-a', fromEpoch: 4, to: 'node-c', epoch: 6 } },
+      { type: 'offer', node: 'node-c', epoch: 6 },
+    ],
   },
 
   // -------------------------------------------------------------- forced failover
