@@ -123,3 +123,10 @@ test('ha-agent --check reports the lease timing per instance', () => {
   // The lease outlives Master_Down_Interval without fencing: said, not refused.
   assert.match(r.stderr, /leaseTtlMs 450 ms exceeds Master_Down_Interval 361 ms and fencing is off/);
 });
+
+test('--metrics takes HOST:PORT (or [IPV6]:PORT); a bad value is a usage error naming the flag', () => {
+  assert.equal(parseAgentArgs(['--config', 'a.yaml', '--metrics', '127.0.0.1:9650']).metrics, '127.0.0.1:9650');
+  assert.equal(parseAgentArgs(['--config', 'a.yaml', '--metrics=[::1]:9650']).metrics, '[::1]:9650');
+  assert.equal(parseAgentArgs(['--config', 'a.yaml']).metrics, undefined);
+  assert.throws(() => parseAgentArgs(['--config', 'a.yaml', '--metrics', '9650']), (e: Error & { code?: string }) => e.code === 'KQ_ERR_USAGE' && /^--metrics 9650: expected HOST:PORT/.test(e.message));
+});
