@@ -131,7 +131,7 @@ export class AgentMetrics {
     this.checkDuration = new Histogram({ name: 'keepquorum_check_duration_seconds', help: 'How long a check run took', labelNames: ['check'], buckets: CHECK_DURATION_BUCKETS_S, registers });
     this.vipChanges = new Counter({ name: 'keepquorum_vip_changes_total', help: 'Virtual addresses actually added to or removed from an interface', labelNames: ['instance', 'change'], registers });
     this.garps = new Counter({ name: 'keepquorum_garp_sent_total', help: 'Gratuitous ARPs and unsolicited neighbour advertisements sent', labelNames: ['instance'], registers });
-    this.renewalFailures = new Counter({ name: 'keepquorum_lease_renewal_failures_total', help: 'Lease renewals that failed (no answer, refused) while holding the VIP', labelNames: ['instance'], registers });
+    this.renewalFailures = new Counter({ name: 'keepquorum_lease_renewal_failures_total', help: 'Streaks of failed lease renewals while holding the VIP (counted at the first failure)', labelNames: ['instance'], registers });
     this.selfDemotions = new Counter({ name: 'keepquorum_lease_self_demotions_total', help: 'Times the holder gave the VIP up because its lease could not be renewed in time', labelNames: ['instance'], registers });
     this.leaseRequests = new Counter({ name: 'keepquorum_lease_requests_total', help: 'Requests sent to the arbiters: claim, renew, release', labelNames: ['instance', 'kind'], registers });
     this.leaseReplies = new Counter({ name: 'keepquorum_lease_replies_total', help: "Arbiters' answers: grant, renewed, released, veto, refuse, wait", labelNames: ['instance', 'reply'], registers });
