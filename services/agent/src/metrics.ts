@@ -18,7 +18,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HolderEvent } from '../../../libs/arbiter/src/holder.js';
-import { derivedMetric, registerEventLogMetrics, type EventLogReport, type Sample } from '../../../libs/common/src/metrics-derived.js';
+import { derivedMetric, registerEventLogMetrics, renderYielding, type EventLogReport, type Sample } from '../../../libs/common/src/metrics-derived.js';
 import type { AgentStatus } from './agent.js';
 import type { EventSink } from './events.js';
 import type { ArbiterLink } from './lease-client.js';
@@ -159,7 +159,7 @@ export class AgentMetrics {
   async render(): Promise<string> {
     this.status = this.statusSource ? this.statusSource() : null;
     try {
-      return await this.registry.metrics();
+      return await renderYielding(this.registry);
     } finally {
       this.status = null;
     }

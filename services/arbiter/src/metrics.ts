@@ -16,7 +16,7 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { ArbiterReply } from '../../../libs/arbiter/src/protocol.js';
 import type { ArbiterRequest, ArbiterView } from '../../../libs/arbiter/src/types.js';
-import { derivedMetric, registerEventLogMetrics, type EventLogReport, type Sample } from '../../../libs/common/src/metrics-derived.js';
+import { derivedMetric, registerEventLogMetrics, renderYielding, type EventLogReport, type Sample } from '../../../libs/common/src/metrics-derived.js';
 import type { EventInput } from '../../../libs/events/src/mod.js';
 import type { ArbiterEvents } from './events.js';
 
@@ -142,7 +142,7 @@ export class ArbiterMetrics {
     this.stats = s ? s.stats() : null;
     this.ready = s ? s.isReady : false;
     try {
-      return await this.registry.metrics();
+      return await renderYielding(this.registry);
     } finally {
       this.view = null;
       this.stats = null;
