@@ -7,17 +7,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KqError } from './errors.js';
+import { parseListenAddress } from './metrics-listen.js';
+
+export { parseListenAddress };
 
 /** The content type of Prometheus' text format 0.0.4 (what prom-client renders). */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/** `HOST:PORT` or `[IPV6]:PORT` → listen arguments; `what` names the setting in the error. */
-export function parseListenAddress(listen: string, what: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(listen) ?? /^([^:[\]]+):(\d{1,5})$/.exec(listen);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new KqError('KQ_ERR_CONFIG_VALUE', `${what} ${listen}: expected HOST:PORT (e.g. 127.0.0.1:9650, or [::1]:9650), port 0-65535`);
-  return { host: m[1]!, port };
-}
 
 export interface MetricsServer {
   readonly address: AddressInfo;

@@ -3,7 +3,7 @@
  * out) so it is tested without starting anything.
  */
 import { KqError } from '../../../libs/common/src/errors.js';
-import { parseListenAddress } from '../../../libs/common/src/metrics-http.js';
+import { parseListenAddress } from '../../../libs/common/src/metrics-listen.js';
 
 export interface AgentOptions {
   mode: 'run' | 'check' | 'cleanup' | 'help' | 'version';
