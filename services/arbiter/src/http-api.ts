@@ -5,6 +5,9 @@
  *                                   expiry, members), nodes, write path, gateway
  *   POST /v1/failover {instance, to?}   forced failover (bearer token)
  *   POST /v1/fence {node}               an operator's fence (bearer token)
+ *   GET  /v1/openapi.json, /v1/timeline, /v1/feed (SSE), /dashboard/
+ *                                   dashboard/routes.ts; the table of every
+ *                                   route is openapi.ts's API_ROUTES
  *
  * Answers are JSON. A POST without a valid `Authorization: Bearer <token>` is
  * 401 with the reason; a body that does not validate is 400 naming the field
@@ -13,18 +16,19 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { z } from 'zod';
 import type { Logger } from '../../../libs/common/src/log.js';
 import type { ArbiterView } from '../../../libs/arbiter/src/types.js';
 import type { Arbiter } from './arbiter.js';
 import type { TokenSet } from './tokens.js';
 import { answerMetrics } from '../../../libs/common/src/metrics-http.js';
 
-const MAX_BODY = 16 * 1024;
-const nodeToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "-" and "_", 1 to 64 characters');
+import { failoverBodySchema, fenceBodySchema, zodProblem } from './api-schemas.js';
+import { API_PATHS } from './openapi.js';
+import { DashboardRoutes } from './dashboard/routes.js';
 
-export const failoverBodySchema = z.strictObject({ instance: nodeToken, to: nodeToken.optional() });
-export const fenceBodySchema = z.strictObject({ node: nodeToken });
+export { failoverBodySchema, fenceBodySchema } from './api-schemas.js';
+
+const MAX_BODY = 16 * 1024;
 
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 
@@ -67,12 +71,6 @@ export function statusDocument(view: ArbiterView, replica: string, ready: boolea
   return { cluster: view.cluster, replica, ready, at: new Date(now).toISOString(), writePath: view.writePath, gateway: view.gateway, nodes: view.nodes, instances };
 }
 
-function zodProblem(e: z.ZodError): string {
-  const first = e.issues[0]!;
-  if (first.code === 'unrecognized_keys') return `${first.keys.join(', ')}: unknown field`;
-  return `${first.path.length > 0 ? first.path.join('.') : '(body)'}: ${first.message}`;
-}
-
 export interface HttpApiOptions {
   readonly arbiter: Arbiter;
   readonly tokens: TokenSet;
@@ -85,11 +83,19 @@ export interface HttpApiOptions {
 export class HttpApi {
   private readonly server: Server;
   private readonly now: () => number;
+  private readonly dashboard: DashboardRoutes;
 
   constructor(private readonly opts: HttpApiOptions) {
     this.now = opts.now ?? Date.now;
+    this.dashboard = new DashboardRoutes({
+      config: opts.arbiter.config,
+      status: () => this.status(),
+      bodies: { '/v1/failover': failoverBodySchema, '/v1/fence': fenceBodySchema },
+      log: opts.log,
+    });
     this.server = createServer((req, res) => {
       if (opts.metrics && answerMetrics(req, res, () => opts.metrics!.render(), (err) => opts.log.error({ err: err.message }, 'metrics not rendered'))) return;
+      if (this.dashboard.handle(req, res)) return;
       this.route(req).then(
         (r) => this.send(res, r),
         (e: unknown) => {
@@ -114,10 +120,18 @@ export class HttpApi {
   }
 
   async close(): Promise<void> {
+    // The live feed's responses never end by themselves: ended first, so that close() does not wait on them.
+    await this.dashboard.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
     });
+  }
+
+  /** The /v1/status document now (the live feed's too). */
+  private status(): unknown {
+    const a = this.opts.arbiter;
+    return statusDocument(a.snapshot(), a.config.replica, a.isReady, this.now());
   }
 
   private send(res: ServerResponse, r: Reply): void {
@@ -130,16 +144,14 @@ export class HttpApi {
   private async route(req: IncomingMessage): Promise<Reply> {
     const url = new URL(req.url ?? '/', 'http://arbiter');
     const path = url.pathname;
-    const known = ['/v1/status', '/v1/failover', '/v1/fence'];
-    if (!known.includes(path)) {
+    if (!['/v1/status', '/v1/failover', '/v1/fence'].includes(path)) {
       req.resume();
-      return { status: 404, body: { error: `no such endpoint ${path}; expected one of ${known.join(', ')}` } };
+      return { status: 404, body: { error: `no such endpoint ${path}; expected one of ${API_PATHS.join(', ')}` } };
     }
     if (path === '/v1/status') {
       req.resume();
       if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: { error: `${req.method} not allowed on ${path}; use GET` }, headers: { allow: 'GET' } };
-      const a = this.opts.arbiter;
-      return { status: 200, body: statusDocument(a.snapshot(), a.config.replica, a.isReady, this.now()) };
+      return { status: 200, body: this.status() };
     }
     if (req.method !== 'POST') {
       req.resume();
