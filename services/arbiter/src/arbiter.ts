@@ -75,6 +75,7 @@ import type { ArbiterConfig } from './config.js';
 import { clip, type ArbiterEvents } from './events.js';
 import type { Fencers } from './fencers.js';
 import type { LeaseStore, WriteResult } from './lease-store.js';
+import { InboxLiveness, type LivenessOptions } from './liveness.js';
 import { Membership } from './membership.js';
 import { applyReplay, type ReplayState } from './replay.js';
 
@@ -159,6 +160,8 @@ export class Arbiter {
   private readonly counters = { requests: 0, malformed: 0, decisions: 0, writes: 0, conflicts: 0, fences: 0 };
   /** Fences in progress when the stream was last folded (replay.ts): taken up again once ready. */
   private resumable: FenceNodeAction[] = [];
+  /** Holders' NATS connections, probed between heartbeats (liveness.ts); null when off. */
+  private liveness: InboxLiveness | null = null;
 
   private constructor(deps: ArbiterDeps) {
     this.config = deps.config;
@@ -222,6 +225,11 @@ export class Arbiter {
     return { ...this.counters };
   }
 
+  /** What the connection probes (liveness.ts) know of each holder's agent; empty when they are off. */
+  agentConnections(): Record<string, 'unverified' | 'open' | 'closing' | 'gone'> {
+    return this.liveness?.states() ?? {};
+  }
+
   knowsInstance(name: string): boolean {
     return name in this.view.instances;
   }
@@ -271,6 +279,7 @@ export class Arbiter {
       );
     }
     this.watchConnection();
+    this.startLiveness();
     const sweepEvery = 100;
     const sweep = setInterval(() => this.fact('heartbeat sweep', (v, now) => this.foldSweep(v, now)), sweepEvery);
     sweep.unref();
@@ -352,6 +361,7 @@ export class Arbiter {
       return;
     }
     const r = parsed.value;
+    this.liveness?.learn(r.node, msg.reply);
     if (!this.knowsInstance(r.instance)) {
       const reason = `request: instance: unknown instance '${r.instance}' in cluster ${this.config.cluster}`;
       this.log.warn({ node: r.node, instance: r.instance }, reason);
@@ -829,6 +839,48 @@ export class Arbiter {
     return { view: s.view, reconcile, requests };
   }
 
+  /**
+   * The fast path for an agent that died while its host stays up (liveness.ts):
+   * the holders of instances with fencing on are probed, and a closed
+   * connection makes the node gone at once, as missed heartbeats would later.
+   */
+  private startLiveness(): void {
+    const opts: LivenessOptions = this.config.liveness;
+    if (opts.probeMs <= 0) return;
+    this.liveness = new InboxLiveness(
+      this.nc,
+      opts,
+      () => this.watchedHolders(),
+      (node, detail) => this.fact(`agent gone ${node}`, (v, now) => this.foldAgentGone(v, node, detail, now)),
+      this.log,
+    );
+  }
+
+  /** Incumbents (holders, a forced failover's outgoing holder) of instances where fencing is on. */
+  private watchedHolders(): Set<string> {
+    const out = new Set<string>();
+    for (const inst of Object.values(this.view.instances)) {
+      if (inst.policy.fencing === 'off' || inst.policy.mode === 'off') continue;
+      const lv = inst.lease?.value;
+      if (!lv) continue;
+      if (lv.holder !== null && lv.offered !== true) out.add(lv.holder);
+      if (lv.outgoing) out.add(lv.outgoing.node);
+    }
+    return out;
+  }
+
+  private foldAgentGone(v: ArbiterView, node: string, detail: string, now: number): { view: ArbiterView; reconcile: string[]; requests: ArbiterRequest[] } {
+    const g = this.membership.gone(v, node, now);
+    if (g.already) return { view: v, reconcile: [], requests: [] };
+    this.log.warn({ node, detail }, 'node gone: its agent\'s NATS connection closed');
+    const requests: ArbiterRequest[] = [];
+    for (const [name, inst] of Object.entries(g.view.instances)) {
+      const lv = inst.lease?.value;
+      if (lv && (lv.holder === node || lv.outgoing?.node === node)) requests.push({ type: 'nodeGone', instance: name, node });
+    }
+    return { view: g.view, reconcile: g.changed, requests };
+  }
+
   /** The instances a node is a member or incumbent of, plus `extra`. */
   private instancesOf(v: ArbiterView, node: string, extra: readonly string[]): string[] {
     const out = new Set(extra);
@@ -941,6 +993,7 @@ export class Arbiter {
     if (this.stopping) return;
     if (this.requestSub) await this.requestSub.drain().catch(() => undefined);
     this.stopping = true;
+    this.liveness?.stop();
     for (const s of this.subs) s.unsubscribe();
     for (const t of this.timers) clearTimeout(t);
     for (const { timer } of this.deadlines.values()) clearTimeout(timer);

@@ -134,6 +134,20 @@ export const ArbiterConfigSchema = z.strictObject({
       warmupMs: wholeMs('a warm-up', 0).default(3000),
     })
     .prefault({}),
+  /**
+   * The fast path for an agent that dies while its host stays up (liveness.ts):
+   * holders of instances with fencing on are probed through their NATS reply
+   * inbox; a connection closed for `confirmMs` makes the node gone at once
+   * (fenced, its backup granted) instead of after missed heartbeats.
+   */
+  liveness: z
+    .strictObject({
+      /** Time between two probes of a holder, ms; 0 turns the fast path off. */
+      probeMs: z.number({ error: 'a number of milliseconds' }).int().min(0).max(10_000).default(50),
+      /** No subscriber on its inbox for this long (two probes at least) and the node is gone, ms. */
+      confirmMs: wholeMs('a confirmation time', 0).default(100),
+    })
+    .prefault({}),
   /** The arbiter's gateway: pinged; while it does not answer this replica fences nobody. */
   gateway: z
     .strictObject({

@@ -153,6 +153,23 @@ export class Membership {
   }
 
   /**
+   * `node`'s agent is known to be gone now, before its heartbeats are missed
+   * (its NATS connection closed: liveness.ts): as for a node gone silent, it
+   * is marked gone, not connected and no longer a member. Its next heartbeat,
+   * if it comes after all, makes it connected and a member again.
+   */
+  gone(view: ArbiterView, node: string, wallNow: number): { view: ArbiterView; changed: string[]; already: boolean } {
+    const t = this.nodes.get(node);
+    if (!t || t.gone) return { view, changed: [], already: true };
+    const changed = new Set<string>();
+    t.gone = true;
+    let v = this.dropMembers(view, node, t.instances, changed);
+    t.instances = new Set();
+    v = recordConnection(v, node, false, wallNow);
+    return { view: v, changed: [...changed], already: false };
+  }
+
+  /**
    * A node the event stream knows as a member (replay.ts) before its first
    * heartbeat: tracked as heard of at `monoNow`, so that it is gone after
    * `silentMs` without one (as any node gone silent), and its first heartbeat

@@ -187,6 +187,38 @@ describe('arbiter with a real nats-server', { skip }, () => {
     assert.equal((fenceResult!.data as { confirmed: boolean }).confirmed, true);
   });
 
+  test('fencing required: a holder whose agent\'s NATS connection closes is fenced at once, long before its heartbeats are missed or its renewals overdue, and the backup is granted on the confirmation', async () => {
+    const SECRET = 'kq-arbiter-test-secret-4f2a9e61d0';
+    const receiver = await heldReceiver(SECRET);
+    cleanup.push(() => receiver.close());
+    const s = await replica('arb-conn', [{ name: 'conn1', fencing: 'required' }], {
+      gateway: { address: '127.0.0.1', intervalMs: 200, timeoutMs: 500 },
+      defaultFencing: { type: 'webhook', url: receiver.url, secretFile: secretFile(SECRET), retries: 0, totalTimeoutMs: 60_000 },
+    });
+    await waitFor('the arbiter to reach its gateway', () => s.arbiter.snapshot().gateway === 'up');
+    // Heartbeats every 60 s: missing three of them takes minutes, so only the connection can tell.
+    const a = await SimNode.start(ns.url, 'conn-a', 60_000);
+    cleanup.push(() => a.close());
+    a.report('conn1', 'CLAIMING', 200);
+    a.heartbeatNow();
+    const b = await node('conn-b', 'conn1', 'BACKUP', 100);
+    await seen(s, 'conn1', 'conn-a', 'conn-b');
+    const held = await claimUntilGranted(a, 'conn1');
+    await waitFor('a probe to find conn-a\'s inbox', () => s.arbiter.agentConnections()['conn-a'] === 'open');
+    // The agent dies, its host stays up: its NATS connection closes.
+    await a.close();
+    const req = await waitFor('the fence request at the receiver', () => receiver.requests[0]);
+    assert.equal(req.body['node'], 'conn-a');
+    assert.equal(req.body['epoch'], held.answer.epoch);
+    assert.match(String(req.body['reason']), /holder conn-a is not connected: fencing conn-a/, 'fenced for its closed connection, not for overdue renewals');
+    receiver.answer(200, { status: 'fenced' });
+    b.report('conn1', 'CLAIMING', 100);
+    b.heartbeatNow();
+    const g = await claimUntilGranted(b, 'conn1');
+    assert.equal(g.answer.epoch, held.answer.epoch + 1);
+    assert.equal((await lease('conn1'))?.value['holder'], 'conn-b');
+  });
+
   test('forced failover through the HTTP API: bearer token required, bodies checked, the holder is ordered down and the target granted', async () => {
     const TOKEN = 'ops-token-0123456789abcdef';
     const s = await replica('arb-http', [{ name: 'fo1' }], { http: { listen: '127.0.0.1:0', tokensEnv: 'KQ_TEST_TOKENS' } }, { KQ_TEST_TOKENS: `ops:${TOKEN}` });
