@@ -11,6 +11,7 @@ import { accessSync, constants, readFileSync, realpathSync, statSync } from 'nod
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DiagnosticSink } from '../diagnostics.js';
 import { expandGlob } from './glob.js';
+import { KqError } from '../../../common/src/errors.js';
 
 export interface WordToken {
   text: string;
@@ -42,6 +43,8 @@ interface LexState {
 }
 
 const WS = new Set([' ', '\t', '\f', '\n', '\r', '\v']);
+/** A line after $NAME substitution is at most this long (keepalived's own buffer is far smaller). */
+const MAX_SUBSTITUTED_LINE = 64 * 1024;
 
 /** Read a keepalived.conf and everything it includes into one stream of items. */
 export function lexFile(file: string, options: LexOptions, sink: DiagnosticSink): LexItem[] {
@@ -130,6 +133,11 @@ function lexLine(state: LexState, physical: string, file: string, line: number):
     }
     if (t.s.includes('$')) {
       const replaced = substitute(state, t, file, line);
+      if (replaced !== undefined && replaced.s.length > MAX_SUBSTITUTED_LINE) {
+        // `$A=$A $A` doubles the line at each round: stop before it eats the memory.
+        sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line }, `parameter substitution makes the line longer than ${MAX_SUBSTITUTED_LINE} characters; expected definitions that do not grow by referring to themselves`);
+        return;
+      }
       if (replaced !== undefined) {
         const again = decomment(replaced, syntax);
         if (again === undefined || again.s === '') return;
@@ -226,6 +234,7 @@ function substitute(state: LexState, t: Text, file: string, line: number): Text 
           }
           i += m[0].length - 1;
           changed = true;
+          if (out.length > MAX_SUBSTITUTED_LINE) break; // the caller reports the line as too long
           continue;
         }
       }
@@ -396,7 +405,7 @@ function handleInclude(state: LexState, pattern: string, variant: string, file: 
  * \xHH, \cC (control character), and \C for any other C, also inside quotes.
  * keepalived applies it twice to a script: once to the configuration line, which
  * yields the command string, then to that string, which yields argv.
- * Throws an Error with a readable message on an unterminated quote or a trailing '\'.
+ * Throws a KqError (KQ_ERR_CONFIG_SYNTAX) quoting the line on an unterminated quote or a trailing '\'.
  */
 export function splitCommandLine(src: string): string[] {
   const words: string[] = [];
@@ -410,7 +419,7 @@ export function splitCommandLine(src: string): string[] {
       const c = src[i]!;
       if (c === '\\') {
         i++;
-        if (i >= src.length) throw new Error(`found '\\' at the end of '${src}'; expected a character after it`);
+        if (i >= src.length) throw new KqError('KQ_ERR_CONFIG_SYNTAX', `found '\\' at the end of '${src}'; expected a character after it`);
         const e = src[i]!;
         if (e === 'x' && /[0-9a-fA-F]/.test(src[i + 1] ?? '')) {
           let v = 0;
@@ -440,7 +449,7 @@ export function splitCommandLine(src: string): string[] {
       if (WS.has(c)) break;
       word += c;
     }
-    if (quote) throw new Error(`found an unterminated ${quote} in '${src}'; expected a closing ${quote}`);
+    if (quote) throw new KqError('KQ_ERR_CONFIG_SYNTAX', `found an unterminated ${quote} in '${src}'; expected a closing ${quote}`);
     words.push(word);
   }
   return words;

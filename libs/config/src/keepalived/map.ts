@@ -143,15 +143,20 @@ function termsOf(path: Path, from: number): string[] {
   for (let i = from; i < path.length; i++) {
     const seg = path[i];
     if (typeof seg !== 'string') continue;
-    if (i === 0) out.push(TOP_TERMS[seg] ?? seg);
+    if (i === 0) out.push(own(TOP_TERMS, seg) ?? seg);
     else if (path[0] === 'global' && seg === 'intervalS') out.push('vrrp_garp_interval');
     else if (path[0] === 'scripts' && i === 1) continue;
-    else out.push(TERMS[seg] ?? seg);
+    else out.push(own(TERMS, seg) ?? seg);
   }
   return out;
 }
 
 const BOOL_WORDS: Record<string, boolean> = { on: true, true: true, yes: true, off: false, false: false, no: false };
+
+/** A table's own entry for a word from the file: never Object.prototype's ('constructor', '__proto__'). */
+function own<T>(table: Readonly<Record<string, T>>, word: string): T | undefined {
+  return Object.hasOwn(table, word) ? table[word] : undefined;
+}
 
 export interface MapOptions {
   /** For messages about the top-level file. */
@@ -216,7 +221,7 @@ class Mapper {
         return { file, key: termsOf(path, 0).join(' > ') || '(top level)' };
       },
       term(field: string): string {
-        return TERMS[field] ?? field;
+        return own(TERMS, field) ?? field;
       },
     };
   }
@@ -236,7 +241,7 @@ class Mapper {
     for (const n of children) {
       const word = n.key.text;
       const key = ctx ? `${ctx} > ${word}` : word;
-      const handler = handlers[word];
+      const handler = own(handlers, word);
       if (handler) {
         const before = seen.get(word);
         if (before && scalars.last.includes(word)) {
@@ -263,7 +268,7 @@ class Mapper {
   private notImplemented(n: ConfNode, key: string): void {
     const word = n.key.text;
     const block = n.block ? ` and its block (lines ${n.line}-${n.blockEnd?.line ?? '?'}) is skipped` : '';
-    const advice = ADVICE[word] ? `: ${ADVICE[word]}` : '';
+    const advice = own(ADVICE, word) ? `: ${own(ADVICE, word)}` : '';
     this.warn('KQ_WARN_CONFIG_NOT_IMPLEMENTED', n, key, `keepquorum does not implement '${word}'; it is ignored${block}${advice}`);
   }
 
@@ -328,7 +333,7 @@ class Mapper {
     if (!this.noBlock(n, key)) return undefined;
     const tok = n.args[0];
     if (!tok) return true;
-    const v = BOOL_WORDS[tok.text];
+    const v = own(BOOL_WORDS, tok.text);
     if (v === undefined) {
       this.error('KQ_ERR_CONFIG_VALUE', tok, key, `found ${show(tok.text)}; expected nothing (on) or one of on, off, true, false, yes, no`);
     }
@@ -357,6 +362,10 @@ class Mapper {
       return undefined;
     }
     const name = n.args[0]!.text;
+    if (name === '__proto__') {
+      this.error('KQ_ERR_CONFIG_VALUE', n.args[0]!, `${what} ${name}`, `found the name '__proto__', which keepquorum cannot use as a name; expected another name (the block is skipped)`);
+      return undefined;
+    }
     const first = seen.get(name);
     if (first) {
       this.error('KQ_ERR_CONFIG_DUPLICATE', n, `${what} ${name}`, `${what} '${name}' is already defined at ${first.file}:${first.line}; expected unique names (this block is skipped)`);
@@ -792,7 +801,7 @@ class Mapper {
       const optionTerms: Record<string, string> = { dev: 'device', label: 'label', brd: 'broadcast', broadcast: 'broadcast', scope: 'scope' };
       for (let i = 1; i < tokens.length; i++) {
         const opt = tokens[i]!;
-        const target = optionTerms[opt.text];
+        const target = own(optionTerms, opt.text);
         if (target) {
           const value = tokens[i + 1];
           if (!value) {
