@@ -75,8 +75,12 @@ function what(e: AnyEnvelope): string {
       return `fence of ${about ?? '?'} requested${epoch}`;
     case 'fence.result':
       return `fence of ${about ?? '?'} ${d['confirmed'] ? 'confirmed' : d['ok'] ? 'not confirmed' : 'failed'} (${String(d['backend'])}, attempt ${String(d['attempt'])})`;
-    case 'failover.started':
-      return `forced failover from ${about ?? '?'}${epoch}`;
+    case 'failover.started': {
+      // decide(): the subject is the target, the holder is a fact.
+      const facts = (d['facts'] ?? {}) as Data;
+      const from = typeof facts['from'] === 'string' ? `from ${String(facts['from'])} ` : '';
+      return `forced failover ${from}to ${about ?? 'the best member'}${epoch}`;
+    }
     case 'failover.refused':
       return 'forced failover refused';
     case 'node.gone':

@@ -11,7 +11,6 @@ const MAX_ENTRIES = 500;
 const $ = (id) => document.getElementById(id);
 const state = {
   status: null,
-  receivedAt: 0,
   selected: null,
   entries: new Map(),
   pending: null,
@@ -58,11 +57,19 @@ function cardFor(name) {
   return card;
 }
 
-function expiryText(lease) {
-  if (!lease || lease.holder == null) return 'no holder';
-  if (lease.expiresInMs == null) return '';
-  const left = Math.max(0, lease.expiresInMs - (Date.now() - state.receivedAt));
-  return left > 0 ? `lease runs ${left} ms more` : 'lease ran out';
+function clock(iso) {
+  return iso ? iso.slice(11, 23) : '?';
+}
+
+// Renewals are not pushed one by one (the feed sends a status on a change of
+// holder, epoch, states or liveness, and every 5 s): the card says when the
+// lease was last renewed, as of that status, not a countdown that would run
+// out between two updates.
+function expiryText(inst) {
+  const lease = inst.lease;
+  const ttl = inst.timing && inst.timing.leaseTtlMs ? ` · TTL ${inst.timing.leaseTtlMs} ms` : '';
+  if (!lease || lease.holder == null) return `no holder${ttl}`;
+  return `granted ${clock(lease.grantedAt)} · renewed ${clock(lease.renewedAt)}${ttl}`;
 }
 
 function renderCard(name, inst, nodes) {
@@ -76,7 +83,7 @@ function renderCard(name, inst, nodes) {
   if (!lease || lease.holder == null) badge(role('leaseState'), 'free', 'warn');
   else if (lease.live) badge(role('leaseState'), lease.reservedFor ? `reserved for ${lease.reservedFor}` : 'live', 'ok');
   else badge(role('leaseState'), 'expired', 'bad');
-  setText(role('expiry'), expiryText(lease));
+  setText(role('expiry'), expiryText(inst));
   setText(role('reason'), lease && lease.reason ? lease.reason : '');
   const body = role('members');
   body.replaceChildren();
@@ -102,21 +109,12 @@ function renderCard(name, inst, nodes) {
 
 function renderStatus(s) {
   state.status = s;
-  state.receivedAt = Date.now();
   renderHeader(s);
   const names = Object.keys(s.instances).sort();
   setText($('count'), `(${names.length})`);
   for (const card of [...$('grid').querySelectorAll('article[data-instance]')]) if (!(card.dataset.instance in s.instances)) card.remove();
   for (const name of names) renderCard(name, s.instances[name], s.nodes || {});
   if (state.selected === null && names.length > 0) select(location.hash.length > 1 && names.includes(decodeURIComponent(location.hash.slice(1))) ? decodeURIComponent(location.hash.slice(1)) : names[0]);
-}
-
-function tick() {
-  if (!state.status) return;
-  for (const [name, inst] of Object.entries(state.status.instances)) {
-    const card = $('grid').querySelector(`article[data-instance="${CSS.escape(name)}"]`);
-    if (card) setText(card.querySelector('[data-role=expiry]'), expiryText(inst.lease));
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -276,7 +274,6 @@ function start() {
     renderTimeline(e.id);
   });
   feed.addEventListener('problem', (m) => setText($('timeline-note'), JSON.parse(m.data).error));
-  setInterval(tick, 250);
 }
 
 start();
