@@ -657,6 +657,12 @@ function progress(c: Ctx): Decision {
       // Presumed gone only (its lease ran out): grant someone VRRP also says should take over.
       // The incumbent that gave the VIP up competes again with whoever claims.
       const target = a.incumbentMay ? (chooseSuccessor(c, [], true) ?? best) : a.certain ? best : chooseSuccessor(c, [inc.node], true);
+      if (!target && inc.offered && !inc.revoked) {
+        // Nobody to offer it to next: the KV must not go on naming a node that never held it.
+        const reason = `${a.why}; no member can take over (connected, gateway answering), so the lease is left free`;
+        const value: LeaseValue = { holder: null, epoch: inc.epoch, grantedAt: 0, renewedAt: c.now, expiresAt: 0, reason };
+        return result('propose', `${reason} once the write at revision ${c.revision} succeeds`, [write(c, value, { kind: 'release', node: inc.node, epoch: inc.epoch })]);
+      }
       if (!target) return result('wait', `${a.why}; no eligible member ${a.certain ? 'can take over' : 'is claiming'}`);
       return proposeGrant(c, target, false, a.why);
     }

@@ -823,6 +823,15 @@ export const CASES: GoldenCase[] = [
     actions: [{ type: 'writeLease', expectedRevision: 10, value: { holder: 'node-c', epoch: 6 }, intent: { kind: 'grant', node: 'node-c', epoch: 6, claimed: true } }],
   },
   {
+    name: 'an offer that ran out unclaimed with nobody able to take over: written back free, its epoch kept, nobody fenced',
+    view: world({ leaseValue: OFFERED_B, fencing: 'required', nodes: { 'node-a': { connected: false }, 'node-c': { connected: false } } }),
+    request: { type: 'reconcile', instance: 'web' },
+    now: T0 + 100,
+    decision: 'propose',
+    reason: 'the offer of epoch 5 to node-b ran out unclaimed 100 ms ago (node-b never held it); no member can take over (connected, gateway answering), so the lease is left free once the write at revision 10 succeeds',
+    actions: [{ type: 'writeLease', expectedRevision: 10, value: { holder: null, epoch: 5, expiresAt: 0 }, intent: { kind: 'release', node: 'node-b', epoch: 5 } }],
+  },
+  {
     name: 'an offer that ran out unclaimed, reconcile: offered to the best member, nobody fenced',
     view: world({ fencing: 'required', leaseValue: OFFERED_B, members: { 'node-a': null } }),
     request: reconcile,
