@@ -91,6 +91,7 @@ export class HttpApi {
       config: opts.arbiter.config,
       status: () => this.status(),
       bodies: { '/v1/failover': failoverBodySchema, '/v1/fence': fenceBodySchema },
+      metrics: opts.metrics !== undefined,
       log: opts.log,
     });
     this.server = createServer((req, res) => {

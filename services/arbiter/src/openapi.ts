@@ -16,7 +16,7 @@ export interface ApiRoute {
   readonly produces: 'application/json' | 'text/event-stream' | 'text/html' | 'text/plain';
 }
 
-/** Every path the arbiter's HTTP server answers (GET /metrics is metrics.ts's). */
+/** Every path the arbiter's HTTP server answers, but GET /metrics (METRICS_ROUTE), served only with metrics on. */
 export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/v1/status', auth: false, produces: 'application/json', summary: 'What this replica knows: instances (lease, holder, epoch, expiry, members with state and priority), nodes, write path, gateway' },
   { method: 'POST', path: '/v1/failover', auth: true, produces: 'application/json', summary: "Forced failover: revoke the holder's epoch, order it down, offer the lease to `to` (or the best member)" },
@@ -26,6 +26,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/v1/openapi.json', auth: false, produces: 'application/json', summary: 'This document' },
   { method: 'GET', path: '/dashboard/', auth: false, produces: 'text/html', summary: 'The dashboard: the datacenter as a grid of pairs, live, with a timeline per instance (read-only without a token)' },
 ];
+
+/** GET /metrics (metrics.ts, answered before the router), in the document when the server serves it. */
+export const METRICS_ROUTE: ApiRoute = { method: 'GET', path: '/metrics', auth: false, produces: 'text/plain', summary: 'Prometheus metrics of this replica (docs/arbiter.md, Metrics)' };
 
 /** The paths the router knows, for its 404 message. */
 export const API_PATHS: readonly string[] = [...new Set(API_ROUTES.map((r) => r.path))];
@@ -39,9 +42,9 @@ const errorBody = { type: 'object', properties: { error: { type: 'string', descr
 const jsonError = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 
 /** The OpenAPI document; `bodies` are the zod schemas of the POST routes, by path. */
-export function openApiDocument(bodies: Readonly<Record<string, z.ZodType>>, version: string): Record<string, unknown> {
+export function openApiDocument(bodies: Readonly<Record<string, z.ZodType>>, version: string, served: { metrics?: boolean } = {}): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of API_ROUTES) {
+  for (const r of served.metrics ? [...API_ROUTES, METRICS_ROUTE] : API_ROUTES) {
     const op: Record<string, unknown> = {
       summary: r.summary,
       operationId: `${r.method.toLowerCase()}${r.path.replace(/\.json$/, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,

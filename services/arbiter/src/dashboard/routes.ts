@@ -36,6 +36,8 @@ export interface DashboardRoutesOptions {
   readonly status: () => unknown;
   /** The POST routes' body schemas, for the OpenAPI document. */
   readonly bodies: Readonly<Record<string, z.ZodType>>;
+  /** GET /metrics is served too (it goes in the OpenAPI document). */
+  readonly metrics?: boolean;
   readonly log: Logger;
 }
 
@@ -107,7 +109,7 @@ export class DashboardRoutes {
         this.asset(res, path.slice('/dashboard/'.length) || 'index.html');
       } else if (path === '/v1/openapi.json') {
         req.resume();
-        this.openapi ??= JSON.stringify(openApiDocument(this.opts.bodies, packageVersion()), null, 2);
+        this.openapi ??= JSON.stringify(openApiDocument(this.opts.bodies, packageVersion(), { metrics: this.opts.metrics === true }), null, 2);
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(`${this.openapi}\n`);
       } else if (path === '/v1/timeline') {
