@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { z } from 'zod';
 import { failoverBodySchema, fenceBodySchema, timelineQuerySchema, zodProblem } from '../src/api-schemas.js';
 import { API_PATHS, API_ROUTES } from '../src/openapi.js';
@@ -238,6 +239,19 @@ describe('the HTTP API of a replica on a real nats-server', { skip }, () => {
     assert.equal((await fetch(`${base}/package.json`)).status, 404, 'nothing of the checkout but the three files');
     assert.equal((await fetch(`${base}/dashboard/secrets.txt`)).status, 404);
     assert.equal((await fetch(`${base}/v1/openapi.json`, { method: 'POST' })).status, 405);
+  });
+
+  test('a request target that is no URL is answered, and the server goes on serving', async () => {
+    const port = s.http!.port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect({ host: '127.0.0.1', port }, () => sock.end('GET http://[ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'));
+      let text = '';
+      sock.on('data', (d) => (text += d.toString()));
+      sock.on('end', () => resolve(text));
+      sock.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 [45]\d\d /);
+    assert.equal((await fetch(`${base}/v1/status`)).status, 200);
   });
 
   test('stopping the replica ends open live feeds instead of waiting on them', async () => {

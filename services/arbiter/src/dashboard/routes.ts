@@ -90,7 +90,12 @@ export class DashboardRoutes {
 
   /** Answers the request when the path is one of these routes; false leaves it to the caller. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? '/', 'http://arbiter');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://arbiter');
+    } catch {
+      return false; // not ours to judge: http-api.ts answers a target it cannot parse
+    }
     const path = url.pathname;
     const mine = path === '/' || path === '/dashboard' || path.startsWith('/dashboard/') || path === '/v1/openapi.json' || path === '/v1/timeline' || path === '/v1/feed';
     if (!mine) return false;
