@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import { ConfigError, DiagnosticSink, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { deepFreeze, type AgentConfig } from './model.js';
 import { validateAgentConfig, type Location, type Locator, type Path } from './validate.js';
@@ -60,12 +60,48 @@ export function parseAgentConfig(text: string, file: string, format: 'yaml' | 'j
   }
   if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
 
-  const raw: unknown = doc.toJS() ?? {};
+  refuseProtoKeys(doc, lineCounter, file, sink);
+  if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (e) {
+    // yaml refuses aliases that expand past its limit (a "billion laughs" document).
+    const at = firstAlias(doc, lineCounter);
+    sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line: at?.line ?? 1, column: at?.col }, `invalid YAML: ${(e as Error).message}; expected aliases that do not multiply (write the values out)`);
+    throw new ConfigError(file, sink.items);
+  }
   const locator = new YamlLocator(doc, lineCounter, file);
   addSources(raw, locator);
   const config = validateAgentConfig(raw, locator, sink);
   if (!config) throw new ConfigError(file, sink.items);
   return { config, diagnostics: sortDiagnostics(sink.items) };
+}
+
+/**
+ * A '__proto__' key does not survive the trip to plain objects (as a script's
+ * name, the script silently vanished): it is refused wherever it is.
+ */
+function refuseProtoKeys(doc: Document, lines: LineCounter, file: string, sink: DiagnosticSink): void {
+  visit(doc, {
+    Pair(_, pair) {
+      if (!isScalar(pair.key) || pair.key.value !== '__proto__') return;
+      const offset = pair.key.range?.[0];
+      const pos = offset !== undefined ? lines.linePos(offset) : undefined;
+      sink.error('KQ_ERR_CONFIG_UNKNOWN_KEY', { file, line: pos?.line, column: pos?.col, key: '__proto__' }, "found the key '__proto__', which is never a setting or a name; expected another key (rename it)");
+    },
+  });
+}
+
+function firstAlias(doc: Document, lines: LineCounter): { line: number; col: number } | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset !== undefined ? lines.linePos(offset) : undefined;
 }
 
 /** Give instances, scripts and sync groups their file:line, as keepalived.conf ones have, for runtime messages. */
@@ -101,8 +137,9 @@ function jsonErrorPosition(e: Error, text: string): { line?: number; column?: nu
   const lc = /line (\d+) column (\d+)/.exec(e.message);
   if (lc) return { line: Number(lc[1]), column: Number(lc[2]) };
   const pos = /position (\d+)/.exec(e.message);
-  if (!pos) return {};
-  const before = text.slice(0, Number(pos[1]));
+  // "Unexpected end of JSON input" (an empty or cut file) carries no position: the end is where it is.
+  const at = pos ? Number(pos[1]) : /end of JSON input/.test(e.message) ? text.length : 0;
+  const before = text.slice(0, at);
   const lines = before.split('\n');
   return { line: lines.length, column: (lines[lines.length - 1]?.length ?? 0) + 1 };
 }

@@ -52,7 +52,8 @@ export function isIpv4Multicast(address: string): boolean {
 export type IpFamily = 4 | 6;
 
 export function familyOf(address: string): IpFamily | undefined {
-  const f = isIP(address);
+  // Also called on raw input before zod has checked it (validate.ts): a value that is not a string has no family.
+  const f = typeof address === 'string' ? isIP(address) : 0;
   return f === 4 || f === 6 ? f : undefined;
 }
 
