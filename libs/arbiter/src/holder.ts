@@ -87,6 +87,17 @@ export interface HolderState {
    * that states saved without it read as "no offer".
    */
   readonly offerUntil?: number | null;
+  /**
+   * A veto episode: VRRP's claims vetoed or refused in a row (0 or absent:
+   * none). While above 0 the instance stays BACKUP and claims again only when
+   * VRRP asks at or after `retryAt` (the backoff, doubling per veto) or on new
+   * evidence (VRRP asking earlier: the master's priority-0 advert, its
+   * silence after an advert; an offer): a retry is quiet, the shell reports no
+   * transition for it. Optional, as offerUntil.
+   */
+  readonly vetoes?: number;
+  /** The backoff's end: VRRP asking for MASTER at or after it is the retry of a vetoed claim. */
+  readonly retryAt?: number | null;
 }
 
 export type HolderEvent =
@@ -223,6 +234,29 @@ function toBackup(state: HolderState): HolderState {
   return { ...state, phase: 'BACKUP', vrrpWants: false, lease: null, request: null, claimAt: null, offerUntil: null };
 }
 
+/** The veto episode is over (a grant, an offer, a master heard, new evidence). */
+function endEpisode(state: HolderState): HolderState {
+  return (state.vetoes ?? 0) === 0 && (state.retryAt ?? null) === null ? state : { ...state, vetoes: 0, retryAt: null };
+}
+
+/**
+ * How long a claim vetoed `vetoes` times in a row waits before VRRP asks again:
+ * the arbiter's retryAfterMs the first time, then doubling from at least the
+ * renewal interval, never more than twice max(lease TTL, Master_Down_Interval):
+ * the holder may die meanwhile, and VRRP would want the VIP back by then.
+ */
+export function vetoBackoffMs(timing: LeaseTiming, masterDownIntervalMs: number, retryAfterMs: number, vetoes: number): number {
+  if (vetoes <= 1) return retryAfterMs;
+  const cap = 2 * Math.max(timing.leaseTtlMs, masterDownIntervalMs);
+  const grown = Math.max(retryAfterMs, timing.renewIntervalMs) * 2 ** Math.min(vetoes - 1, 20);
+  return Math.max(retryAfterMs, Math.min(cap, grown));
+}
+
+/** CLAIMING as the quiet retry of a vetoed claim (the shell reports it as BACKUP). */
+export function isVetoRetry(state: HolderState): boolean {
+  return state.phase === 'CLAIMING' && state.vrrpWants && (state.vetoes ?? 0) > 0;
+}
+
 /** CLAIMING -> BACKUP without VRRP having asked: VRRP's timer waits until retryAt (when it asked). */
 function backOff(state: HolderState, reason: string, retryAt: number | null): HolderResult {
   return { state: toBackup(state), actions: [{ type: 'backOff', retryAt: state.vrrpWants ? retryAt : null, reason }], reason };
@@ -298,18 +332,27 @@ function onWantMaster(params: HolderParams, state: HolderState, vrrpReason: stri
   if (params.gatewayConfigured && state.gateway === 'down') {
     return backOff({ ...state, vrrpWants: true }, 'our gateway does not answer: a node without its gateway never claims', now + state.masterDownIntervalMs);
   }
-  const claiming: HolderState = { ...state, phase: 'CLAIMING', vrrpWants: true, failures: 0 };
+  const vetoes = state.vetoes ?? 0;
+  const retryAt = state.retryAt ?? null;
+  const retrying = vetoes > 0 && retryAt !== null && now >= retryAt;
+  // VRRP asking before the backoff ran out is new evidence (the master's priority-0 advert, or its
+  // silence after an advert heard since the veto): a fresh claim, not a retry.
+  const base: HolderState = retrying ? state : endEpisode(state);
+  const claiming: HolderState = { ...base, phase: 'CLAIMING', vrrpWants: true, failures: 0 };
   if (state.arbiter === 'down' && params.mode === 'failsafe') {
     const v = backupVerdict(params, claiming, now);
-    if (v.verdict === 'takeOver') return failsafeClaim(params, claiming, 'no arbiter answers', now);
+    if (v.verdict === 'takeOver') return failsafeClaim(params, endEpisode(claiming), 'no arbiter answers', now);
   }
   const c = claim(claiming, now);
-  return { state: c.state, actions: [c.action], reason: `VRRP asks for MASTER (${vrrpReason}): claiming the lease` };
+  const why = retrying
+    ? `VRRP asks for MASTER again after ${vetoes} veto${vetoes > 1 ? 'es' : ''} in a row (backoff over): claiming the lease again`
+    : `VRRP asks for MASTER (${vrrpReason}): claiming the lease${vetoes > 0 ? ` (new evidence before the backoff ran out: the veto episode is over)` : ''}`;
+  return { state: c.state, actions: [c.action], reason: why };
 }
 
 function onLeaveMaster(state: HolderState, reason: string): HolderResult {
   if (state.phase === 'BACKUP') return same(state, `${reason}; not holding`);
-  if (state.phase === 'CLAIMING') return same(toBackup(state), `claim abandoned: ${reason}`);
+  if (state.phase === 'CLAIMING') return same(endEpisode(toBackup(state)), `claim abandoned: ${reason}`);
   const epoch = state.lease?.epoch;
   if (epoch === undefined) return same(toBackup(state), `${reason}; served without a lease, nothing to release`);
   const r = release(toBackup(state), epoch);
@@ -351,7 +394,7 @@ function onClaimReply(params: HolderParams, state: HolderState, request: Pending
         return { state: c.state, actions: [c.action], reason: `grant of epoch ${reply.epoch} came ${ms(now - request.sentAt)} after the claim, too late to use (valid ${ms(reply.validForMs)} minus margin ${ms(t.safetyMarginMs)}): claiming again` };
       }
       const lease: HeldLease = { epoch: reply.epoch, anchorAt: request.sentAt, validForMs: reply.validForMs, demoteAt, renewAt: nextRenewalAt(request.sentAt, t) };
-      const held: HolderState = { ...state, phase: 'MASTER', vrrpWants: false, lease, claimAt: null, offerUntil: null };
+      const held: HolderState = { ...endEpisode(state), phase: 'MASTER', vrrpWants: false, lease, claimAt: null, offerUntil: null };
       if (state.phase === 'MASTER') return same(held, `lease granted (epoch ${reply.epoch}) while serving without one: back under the arbiter`);
       const reason = `lease granted (epoch ${reply.epoch}, valid ${ms(demoteAt - now)} more): ${reply.reason}`;
       return { state: held, actions: [{ type: 'becomeMaster', epoch: reply.epoch, reason }], reason };
@@ -378,7 +421,13 @@ function onClaimReply(params: HolderParams, state: HolderState, request: Pending
         const next: HolderState = { ...state, claimAt: now + retryAfter };
         return same(next, `claim of the offered lease ${what}: ${why}; claiming again in ${ms(retryAfter)} (the offer stands ${ms(offerUntil - now)} more)`);
       }
-      return backOff(state, `claim ${what}: ${why}`, now + retryAfter);
+      if (!state.vrrpWants) return backOff(state, `claim ${what}: ${why}`, now + retryAfter);
+      // VRRP's claim: BACKUP until the backoff runs out or new evidence comes (one transition per episode).
+      const vetoes = (state.vetoes ?? 0) + 1;
+      const delay = vetoBackoffMs(t, state.masterDownIntervalMs, retryAfter, vetoes);
+      const retryAt = now + delay;
+      const episode = vetoes > 1 ? `${vetoes} in a row` : 'staying BACKUP';
+      return backOff({ ...state, vetoes, retryAt }, `claim ${what}: ${why}; ${episode}, claiming again in ${ms(delay)} or at once on new evidence (the master's priority-0 advert, its silence, an offer)`, retryAt);
     }
   }
 }
@@ -445,6 +494,7 @@ function onOffer(params: HolderParams, state: HolderState, event: Extract<Holder
     return { state: c.state, actions: [c.action], reason: `offered epoch ${event.epoch} while serving: claiming it` };
   }
   const offerUntil = now + params.timing.leaseTtlMs;
+  state = endEpisode(state);
   if (state.phase === 'CLAIMING') {
     if (state.request) return same({ ...state, offerUntil }, `offer of epoch ${event.epoch}: our claim is in flight already`);
     const c = claim({ ...state, offerUntil }, now);

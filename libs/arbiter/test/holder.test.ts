@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import {
   holderStep,
   initialHolderState,
+  isVetoRetry,
   nextHolderDeadline,
+  vetoBackoffMs,
   type HolderAction,
   type HolderEvent,
   type HolderParams,
@@ -73,12 +75,14 @@ describe('holder: claiming', () => {
   test('a veto goes back to BACKUP and retries after retryAfterMs', () => {
     const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1010, veto(1, 800)]]);
     assert.equal(r.state.phase, 'BACKUP');
-    assert.deepEqual(r.actions, [{ type: 'backOff', retryAt: 1810, reason: 'claim vetoed: holder web2 is alive' }]);
+    assert.deepEqual(r.actions, [{ type: 'backOff', retryAt: 1810, reason: r.reason }]);
+    assert.match(r.reason, /^claim vetoed: holder web2 is alive; staying BACKUP, claiming again in 800 ms or at once on new evidence/);
   });
 
   test('a veto without retryAfterMs retries after Master_Down_Interval', () => {
     const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1010, veto(1)]]);
-    assert.deepEqual(r.actions, [{ type: 'backOff', retryAt: 1010 + MDI, reason: 'claim vetoed: holder web2 is alive' }]);
+    assert.deepEqual(r.actions, [{ type: 'backOff', retryAt: 1010 + MDI, reason: r.reason }]);
+    assert.match(r.reason, /^claim vetoed: holder web2 is alive; staying BACKUP/);
   });
 
   test('wait keeps CLAIMING and claims again after retryAfterMs', () => {
@@ -336,5 +340,72 @@ describe('holder: orders, offers and stops', () => {
     const r = run(off, [[1000, want()], [1001, { type: 'offer', epoch: 1, reason: 'x', eligible: true }], [1002, tick]]);
     assert.equal(r.state.phase, 'MASTER');
     assert.deepEqual(types(r.all), ['becomeMaster']);
+  });
+});
+
+describe('holder: a veto episode (a live holder vetoes VRRP\'s claims)', () => {
+  /** Claim #1 at 1000 vetoed at 1010 with retryAfterMs 1000: BACKUP, retry at 2010. */
+  const vetoedOnce = () => run(failsafe, [[0, gateway('up')], [1000, want()], [1010, veto(1, 1000)]]);
+
+  test('the backoff doubles per veto from the arbiter\'s retryAfterMs, up to twice max(lease TTL, Master_Down_Interval)', () => {
+    // T 2000, MDI 3609: cap 7218.
+    assert.deepEqual([1, 2, 3, 4, 5].map((n) => vetoBackoffMs(timing, MDI, 1000, n)), [1000, 2000, 4000, 7218, 7218]);
+    // retryAfterMs 0 (a write that failed) the first time; then from the renewal interval.
+    assert.deepEqual([1, 2, 3].map((n) => vetoBackoffMs(timing, MDI, 0, n)), [0, 2000, 4000]);
+  });
+
+  test('VRRP asking when the backoff ran out is a quiet retry of the same episode', () => {
+    const v = vetoedOnce();
+    assert.equal(v.state.vetoes, 1);
+    assert.equal(v.state.retryAt, 2010);
+    const retry = holderStep(failsafe, v.state, want(), 2010);
+    assert.deepEqual(retry.actions, [{ type: 'sendClaim', requestId: 2 }]);
+    assert.equal(isVetoRetry(retry.state), true);
+    assert.match(retry.reason, /again after 1 veto in a row \(backoff over\)/);
+    const again = holderStep(failsafe, retry.state, veto(2, 1000), 2020);
+    assert.equal(again.state.phase, 'BACKUP');
+    assert.equal(again.state.vetoes, 2);
+    assert.deepEqual(again.actions, [{ type: 'backOff', retryAt: 4020, reason: again.reason }]);
+    assert.match(again.reason, /2 in a row, claiming again in 2000 ms/);
+  });
+
+  test('VRRP asking before the backoff ran out is new evidence: a fresh claim, the episode over', () => {
+    const v = vetoedOnce();
+    // e.g. the holder's priority-0 advert: VRRP's timer runs Skew_Time only.
+    const fresh = holderStep(failsafe, v.state, want(), 1500);
+    assert.deepEqual(fresh.actions, [{ type: 'sendClaim', requestId: 2 }]);
+    assert.equal(fresh.state.vetoes, 0);
+    assert.equal(isVetoRetry(fresh.state), false);
+    assert.match(fresh.reason, /new evidence before the backoff ran out/);
+    // Vetoed again: a new episode, back to the arbiter's retryAfterMs.
+    const again = holderStep(failsafe, fresh.state, veto(2, 1000), 1510);
+    assert.equal(again.state.vetoes, 1);
+    assert.deepEqual(again.actions, [{ type: 'backOff', retryAt: 2510, reason: again.reason }]);
+  });
+
+  test('a grant ends the episode', () => {
+    const v = vetoedOnce();
+    const retry = holderStep(failsafe, v.state, want(), 2010);
+    const granted = holderStep(failsafe, retry.state, grant(2), 2020);
+    assert.equal(granted.state.phase, 'MASTER');
+    assert.equal(granted.state.vetoes, 0);
+    assert.equal(granted.state.retryAt, null);
+    assert.equal(granted.actions[0]?.type, 'becomeMaster');
+  });
+
+  test('an offer ends the episode and is claimed at once', () => {
+    const v = vetoedOnce();
+    const offered = holderStep(failsafe, v.state, { type: 'offer', epoch: 8, reason: 'web2 released epoch 7', eligible: true }, 1200);
+    assert.deepEqual(offered.actions, [{ type: 'sendClaim', requestId: 2 }]);
+    assert.equal(offered.state.vetoes, 0);
+    assert.equal(isVetoRetry(offered.state), false);
+  });
+
+  test('a retry abandoned because VRRP hears a master ends the episode', () => {
+    const v = vetoedOnce();
+    const retry = holderStep(failsafe, v.state, want(), 2010);
+    const left = holderStep(failsafe, retry.state, { type: 'leaveMaster', reason: 'higher priority advert' }, 2015);
+    assert.equal(left.state.phase, 'BACKUP');
+    assert.equal(left.state.vetoes, 0);
   });
 });

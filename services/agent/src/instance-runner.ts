@@ -15,6 +15,7 @@ import { TimerPool, type PooledTimer } from './timer-pool.js';
 import {
   holderStep,
   initialHolderState,
+  isVetoRetry,
   nextHolderDeadline,
   type HolderAction,
   type HolderEvent,
@@ -78,13 +79,27 @@ export interface LeasePort {
 /** What the runner does: VRRP's actions, and the lease's requests and events in their place among them. */
 type RunnerAction = VrrpAction | { type: 'lease'; action: Extract<HolderAction, { type: 'sendClaim' | 'sendRenew' | 'sendRelease' | 'publishEvent' }> };
 
-type RunnerEvent = VrrpEvent | { type: 'holder'; event: HolderEvent };
+type RunnerEvent = VrrpEvent | { type: 'holder'; event: HolderEvent } | { type: 'entryCheck' };
 
 /** Why the VRRP state is parked in BACKUP while the holder claims. */
 interface Parked {
   cause: 'vrrp' | 'offer';
   /** What VRRP said when it asked for MASTER (kept for the transition's reason on the grant). */
   vrrpReason: string | null;
+  /** The retry of a vetoed claim: reported as BACKUP, no transition in or out (holder.ts isVetoRetry). */
+  quiet?: boolean;
+  /**
+   * Granted, but another node still advertises as master (it holds the VIP):
+   * MASTER's entry waits for its priority-0 advert or its silence for
+   * Master_Down_Interval, so that two nodes never hold the VIP at once.
+   */
+  pending?: { reason: string; since: number };
+}
+
+/** What a peer last said: an advert with priority above 0 means it is master and holds the VIP. */
+interface PeerAdvert {
+  at: number;
+  priority: number;
 }
 
 export interface InstanceCounters {
@@ -115,6 +130,9 @@ export class InstanceRunner {
   private holderTimer: NodeJS.Timeout | null = null;
   /** When the last advert with a priority above 0 arrived: failsafe's "is the master silent?". */
   private lastMasterAdvertAt: number | null = null;
+  /** Each peer's last advert (with a holder only): who is a live master now. */
+  private readonly peers = new Map<string, PeerAdvert>();
+  private entryTimer: NodeJS.Timeout | null = null;
   /** Set while an action waits or queued events remain: new events queue behind it. */
   private busy: Promise<void> | null = null;
   /** Inside the synchronous part of an action list: an event arriving now (a listener reaching back) queues. */
@@ -152,7 +170,7 @@ export class InstanceRunner {
 
   /** VRRP's state, or CLAIMING while the lease is asked for. */
   get agentState(): AgentStateName {
-    return this.parked ? 'CLAIMING' : this.current.name;
+    return this.parked && !this.parked.quiet ? 'CLAIMING' : this.current.name;
   }
 
   get holderState(): HolderState | null {
@@ -205,6 +223,7 @@ export class InstanceRunner {
     this.counters.advertsReceived++;
     if (advert.priority === 0) this.counters.priorityZeroReceived++;
     else if (this.holder) this.lastMasterAdvertAt = this.ports.now();
+    if (this.holder) this.peers.set(source, { at: this.ports.now(), priority: advert.priority });
     void this.handle({ type: 'advert', advert, source });
   }
 
@@ -218,6 +237,8 @@ export class InstanceRunner {
     this.clearTimer();
     if (this.holderTimer) clearTimeout(this.holderTimer);
     this.holderTimer = null;
+    if (this.entryTimer) clearTimeout(this.entryTimer);
+    this.entryTimer = null;
   }
 
   /** Waits for `pending`, then handles what queued meanwhile; clears `busy` at the end. */
@@ -237,6 +258,7 @@ export class InstanceRunner {
   private process(event: RunnerEvent, at?: number): Promise<void> | undefined {
     const now = Math.max(this.ports.now(), at ?? -Infinity);
     if (event.type === 'holder') return this.perform(this.processHolder(event.event, now), now, 0);
+    if (event.type === 'entryCheck') return this.perform(this.enterIfClear(now), now, 0);
     const due = event.type === 'timer' ? nextDeadline(this.current) : null;
     const result = step(this.parameters, this.current, event, now);
     const before = this.current;
@@ -262,7 +284,9 @@ export class InstanceRunner {
     const before = this.holder!;
     const r = holderStep(this.lease!.params, before, event, now);
     this.holder = r.state;
-    const quiet = r.state.phase === before.phase && r.actions.every((a) => a.type === 'sendRenew' || a.type === 'sendClaim');
+    // A veto episode's retries (and their vetoes) are at debug: its first veto was said at info.
+    const retrying = (before.vetoes ?? 0) > 0 && (r.state.vetoes ?? 0) > 0;
+    const quiet = retrying || (r.state.phase === before.phase && r.actions.every((a) => a.type === 'sendRenew' || a.type === 'sendClaim'));
     if (quiet) this.log.debug({ lease: event.type, phase: r.state.phase, reason: r.reason }, 'lease');
     else this.log.info({ lease: event.type, phase: r.state.phase, reason: r.reason }, r.reason);
     return r;
@@ -310,16 +334,17 @@ export class InstanceRunner {
         // VRRP asks again (its timer, a follower): the claim is already out.
         this.current = this.park(before, after, now);
         const r = this.holderDo({ type: 'wantMaster', reason, lastMasterAdvertAt: this.lastMasterAdvertAt, masterDownIntervalMs: this.masterDownMs(before) }, now);
-        if (parked.cause === 'offer') this.parked = { cause: 'vrrp', vrrpReason: reason };
-        return this.leaseActions(r.actions);
+        if (parked.cause === 'offer') this.parked = { ...parked, cause: 'vrrp', vrrpReason: reason };
+        return parked.pending ? [...this.leaseActions(r.actions), ...this.enterIfClear(now)] : this.leaseActions(r.actions);
       }
       const stillWants = after.name === 'BACKUP' && (after.masterDownAt === null || after.master?.priority === 0 || parked.cause === 'offer');
-      if (stillWants) return [...actions];
+      if (stillWants) return parked.pending ? [...actions, ...this.enterIfClear(now)] : [...actions];
       // A live master (VRRP withdraws), a fault, or the stop: the claim is abandoned.
       this.parked = null;
       const r = this.holderDo({ type: 'leaveMaster', reason }, now);
-      const out: RunnerAction[] = actions.map((a) => (a.type === 'transition' ? this.transition('CLAIMING', a.to, a.reason) : a));
-      if (!actions.some((a) => a.type === 'transition')) out.push(this.transition('CLAIMING', after.name, reason));
+      const from: AgentStateName = parked.quiet ? 'BACKUP' : 'CLAIMING';
+      const out: RunnerAction[] = actions.map((a) => (a.type === 'transition' ? this.transition(from, a.to, a.reason) : a));
+      if (!actions.some((a) => a.type === 'transition') && from !== after.name) out.push(this.transition(from, after.name, reason));
       return [...out, ...this.leaseActions(r.actions)];
     }
     if (before.name !== 'MASTER' && after.name === 'MASTER') {
@@ -338,6 +363,11 @@ export class InstanceRunner {
       }
       // CLAIMING: no advert, no VIP until the grant.
       this.current = this.park(before, after, now);
+      if (isVetoRetry(r.state) && before.name === 'BACKUP') {
+        // The retry of a vetoed claim: still BACKUP as far as anyone can tell, until a grant.
+        this.parked = { cause: 'vrrp', vrrpReason: reason, quiet: true };
+        return this.leaseActions(r.actions);
+      }
       this.parked = { cause: 'vrrp', vrrpReason: reason };
       return [this.transition(before.name, 'CLAIMING', r.reason), ...this.leaseActions(r.actions)];
     }
@@ -362,20 +392,30 @@ export class InstanceRunner {
       switch (a.type) {
         case 'becomeMaster': {
           if (this.current.name === 'MASTER' || this.current.name === 'INIT' || this.current.name === 'FAULT') break;
-          const parked = this.parked;
-          // VRRP's own MASTER entry (advert, VIP, gratuitous ARP), as its down timer would run it now.
-          const entered = step(this.parameters, { ...this.current, name: 'BACKUP', masterDownAt: now }, { type: 'timer' }, now);
-          this.current = entered.state;
-          this.parked = null;
-          const why = parked?.vrrpReason ? `${a.reason}; ${parked.vrrpReason}` : a.reason;
-          for (const v of entered.actions) out.push(v.type === 'transition' ? this.transition(parked ? 'CLAIMING' : v.from, 'MASTER', why) : v);
+          const live = this.liveMaster(now);
+          if (live) {
+            // Granted while another node still advertises as master: it holds the VIP (a failsafe
+            // master kept by VRRP while no arbiter answered, one not yet told to demote). Our VIP
+            // waits for its priority-0 advert or its silence; the lease is renewed meanwhile.
+            const parked: Parked = this.parked ?? { cause: 'offer', vrrpReason: null };
+            this.parked = { ...parked, quiet: false, pending: { reason: a.reason, since: now } };
+            if (parked.quiet) out.push(this.transition('BACKUP', 'CLAIMING', a.reason));
+            this.log.info(
+              { master: live.source, priority: live.priority, heardMsAgo: Math.round((now - live.at) * 10) / 10 },
+              `${a.reason}; ${live.source} still advertises as master (priority ${live.priority}): the VIP waits for its priority-0 advert or its silence for Master_Down_Interval`,
+            );
+            this.armEntryCheck(live.at + this.masterDownMs(this.current), now);
+            break;
+          }
+          out.push(...this.enterMaster(a.reason, now));
           break;
         }
         case 'backOff': {
           if (!this.parked) break;
+          const quiet = this.parked.quiet === true;
           this.parked = null;
           this.current = { ...this.current, name: 'BACKUP', masterDownAt: a.retryAt ?? now + this.masterDownMs(this.current) };
-          out.push(this.transition('CLAIMING', 'BACKUP', a.reason));
+          if (!quiet) out.push(this.transition('CLAIMING', 'BACKUP', a.reason));
           break;
         }
         case 'demote': {
@@ -401,11 +441,57 @@ export class InstanceRunner {
     }
     // Left CLAIMING without a verdict for VRRP (e.g. the offer lapsed while VRRP never asked).
     if (this.parked && r.state.phase === 'BACKUP') {
+      const quiet = this.parked.quiet === true;
       this.parked = null;
       if (this.current.masterDownAt === null) this.current = { ...this.current, masterDownAt: now + this.masterDownMs(this.current) };
-      out.push(this.transition('CLAIMING', 'BACKUP', r.reason));
+      if (!quiet) out.push(this.transition('CLAIMING', 'BACKUP', r.reason));
     }
     return out;
+  }
+
+  /** VRRP's own MASTER entry (advert, VIP, gratuitous ARP), as its down timer would run it now. */
+  private enterMaster(reason: string, now: number): RunnerAction[] {
+    const parked = this.parked;
+    const entered = step(this.parameters, { ...this.current, name: 'BACKUP', masterDownAt: now }, { type: 'timer' }, now);
+    this.current = entered.state;
+    this.parked = null;
+    const why = parked?.vrrpReason ? `${reason}; ${parked.vrrpReason}` : reason;
+    const from = (v: AgentStateName): AgentStateName => (parked && !parked.quiet ? 'CLAIMING' : v);
+    return entered.actions.map((v) => (v.type === 'transition' ? this.transition(from(v.from), 'MASTER', why) : v));
+  }
+
+  /**
+   * A peer whose last advert (priority above 0) came within Master_Down_Interval:
+   * a VRRP master, holding the VIP. Its priority-0 advert or its silence ends that.
+   */
+  private liveMaster(now: number): (PeerAdvert & { source: string }) | null {
+    const mdi = this.masterDownMs(this.current);
+    let live: (PeerAdvert & { source: string }) | null = null;
+    for (const [source, p] of this.peers) {
+      if (p.priority > 0 && now - p.at < mdi && (!live || p.at > live.at)) live = { ...p, source };
+    }
+    return live;
+  }
+
+  /** A grant held back by a live master: MASTER's entry now if that master is gone. */
+  private enterIfClear(now: number): RunnerAction[] {
+    const pending = this.parked?.pending;
+    if (!pending || this.holder?.phase !== 'MASTER' || this.current.name !== 'BACKUP') return [];
+    const live = this.liveMaster(now);
+    if (live) {
+      this.armEntryCheck(live.at + this.masterDownMs(this.current), now);
+      return [];
+    }
+    const waited = `${pending.reason}; the other master gave the VIP up (priority-0 advert or silence) ${Math.round((now - pending.since) * 10) / 10} ms after the grant`;
+    return this.enterMaster(waited, now);
+  }
+
+  private armEntryCheck(at: number, now: number): void {
+    if (this.entryTimer) clearTimeout(this.entryTimer);
+    this.entryTimer = setTimeout(() => {
+      this.entryTimer = null;
+      void this.handleAt({ type: 'entryCheck' }, undefined);
+    }, Math.max(0, Math.ceil(at - now)) + 1);
   }
 
   /** Runs actions[from..] in order, synchronously until one answers with a promise. */

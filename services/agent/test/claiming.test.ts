@@ -78,7 +78,79 @@ test('a veto puts the instance back in BACKUP, its down timer waiting for retryA
   assert.equal(w.runner.agentState, 'BACKUP');
   assert.equal(w.runner.state.masterDownAt, MDI + 1000);
   assert.deepEqual(w.log, ['claim #1']);
-  assert.equal(w.transitions.at(-1)!.reason, 'claim vetoed: web2 holds it and renews');
+  assert.match(w.transitions.at(-1)!.reason, /^claim vetoed: web2 holds it and renews; staying BACKUP, claiming again in 1000 ms/);
+  await w.runner.shutdown();
+});
+
+const vetoOf = (requestId: number): HolderEvent => ({ type: 'reply', requestId, reply: { type: 'veto', v: 1, instance: 'VI_1', reason: 'web2 holds it and renews', retryAfterMs: 1000 } });
+
+test('a vetoed node stays BACKUP: its retries are quiet (no transition) and back off, a grant then makes it MASTER from BACKUP', async () => {
+  const w = await claiming();
+  await w.runner.leaseEvent(vetoOf(1));
+  const afterFirst = w.arrows().length;
+  // The backoff runs out with no advert heard (a cut VRRP link): the retry goes out quietly.
+  w.at(MDI + 1000);
+  await w.runner.handle({ type: 'timer' });
+  assert.deepEqual(w.log, ['claim #1', 'claim #2']);
+  assert.equal(w.runner.agentState, 'BACKUP');
+  await w.runner.leaseEvent(vetoOf(2));
+  // Doubled: 2000 ms from the second veto.
+  assert.equal(w.runner.state.masterDownAt, MDI + 3000);
+  w.at(MDI + 3000);
+  await w.runner.handle({ type: 'timer' });
+  assert.deepEqual(w.log, ['claim #1', 'claim #2', 'claim #3']);
+  assert.equal(w.arrows().length, afterFirst, 'no transition for the retries');
+  w.at(MDI + 3010);
+  await w.runner.leaseEvent(grant(3));
+  assert.equal(w.runner.agentState, 'MASTER');
+  assert.deepEqual(w.arrows().slice(afterFirst - 2), ['BACKUP->CLAIMING', 'CLAIMING->BACKUP', 'BACKUP->MASTER']);
+  await w.runner.shutdown();
+});
+
+const advert = (priority: number): Parameters<InstanceRunner['advertReceived']>[0] => ({ version: 3, family: 4, vrid: 51, priority, advertIntervalCs: 100, addresses: [], authType: 0, authPassword: '' });
+const offerOf = (epoch: number): HolderEvent => ({ type: 'offer', epoch, reason: 'handing over', eligible: true });
+
+test('granted while another node still advertises as master: no VIP until its priority-0 advert', async () => {
+  const w = world();
+  await w.runner.leaseEvent({ type: 'gateway', status: 'up' });
+  await w.runner.handle({ type: 'start' });
+  w.at(100);
+  // web2 is master (a failsafe master that kept the VIP while no arbiter answered), lower priority.
+  w.runner.advertReceived(advert(90), '198.18.1.2');
+  await w.runner.leaseEvent(offerOf(8));
+  assert.deepEqual(w.log, ['claim #1']);
+  w.at(110);
+  await w.runner.leaseEvent(grant(1, 8));
+  assert.equal(w.runner.agentState, 'CLAIMING');
+  assert.equal(w.runner.state.name, 'BACKUP');
+  assert.deepEqual(w.log, ['claim #1'], 'no advert, no VIP while web2 advertises');
+  w.at(150);
+  w.runner.advertReceived(advert(90), '198.18.1.2');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(w.log, ['claim #1']);
+  w.at(160);
+  w.runner.advertReceived(advert(0), '198.18.1.2');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(w.runner.agentState, 'MASTER');
+  assert.deepEqual(w.log, ['claim #1', 'advert 100', 'add', 'announce']);
+  assert.match(w.transitions.at(-1)!.reason, /^lease granted \(epoch 8.*the other master gave the VIP up/);
+  await w.runner.shutdown();
+});
+
+test('granted while another node still advertises as master: MASTER once it has been silent for Master_Down_Interval', async () => {
+  const w = world();
+  await w.runner.leaseEvent({ type: 'gateway', status: 'up' });
+  await w.runner.handle({ type: 'start' });
+  w.runner.advertReceived(advert(90), '198.18.1.2');
+  await w.runner.leaseEvent(offerOf(8));
+  // Valid long enough that the test clock's jump below leaves the lease held.
+  await w.runner.leaseEvent({ type: 'reply', requestId: 1, reply: { type: 'grant', v: 1, instance: 'VI_1', epoch: 8, validForMs: 20_000, reason: 'lease free' } });
+  assert.equal(w.runner.agentState, 'CLAIMING');
+  // The runner's own timer re-checks at the last advert + Master_Down_Interval (real time: the test's clock jumps first).
+  w.at(MDI + 1);
+  await new Promise((r) => setTimeout(r, MDI + 50));
+  assert.equal(w.runner.agentState, 'MASTER');
+  assert.deepEqual(w.log.filter((l) => !l.startsWith('renew')), ['claim #1', 'advert 100', 'add', 'announce']);
   await w.runner.shutdown();
 });
 
