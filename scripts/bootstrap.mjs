@@ -22,6 +22,8 @@ const DEBIAN_PACKAGES = [
   ['nginx-light', '/usr/sbin/nginx'],
   ['procps', '/usr/bin/ps', '/bin/ps'],
   ['curl', '/usr/bin/curl'],
+  // Pacemaker's fence agents: the fencing tests run fence_dummy (libs/fencing/test).
+  ['fence-agents', '/usr/sbin/fence_dummy'],
   // The dashboard's end-to-end test drives it with playwright-core (test/integration/dashboard.test.ts).
   ['chromium', '/usr/bin/chromium'],
 ];
