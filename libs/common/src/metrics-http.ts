@@ -24,8 +24,7 @@ export interface MetricsServer {
  * request was for /metrics. The arbiter's HTTP API hands every request here first.
  */
 export function answerMetrics(req: IncomingMessage, res: ServerResponse, render: () => Promise<string>, onError: (err: Error) => void): boolean {
-  const path = new URL(req.url ?? '/', 'http://metrics').pathname;
-  if (path !== '/metrics') return false;
+  if (pathOf(req) !== '/metrics') return false;
   req.resume();
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET' });
@@ -46,14 +45,28 @@ export function answerMetrics(req: IncomingMessage, res: ServerResponse, render:
   return true;
 }
 
+/**
+ * The path of the request target, or null when it is not one: new URL throws
+ * on targets such as '//' or '//[::1', and a throw here is outside any catch
+ * (the server's request handler), so it would take the process down.
+ */
+function pathOf(req: IncomingMessage): string | null {
+  try {
+    return new URL(req.url ?? '/', 'http://metrics').pathname;
+  } catch {
+    return null;
+  }
+}
+
 /** Listens at `listen`; each GET /metrics renders `render()`. Rejects with the address in the message when it cannot listen. */
 export async function serveMetrics(listen: string, what: string, render: () => Promise<string>, onError: (err: Error) => void): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(listen, what);
   const server: Server = createServer((req, res) => {
     if (answerMetrics(req, res, render, onError)) return;
     req.resume();
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(`no such endpoint ${new URL(req.url ?? '/', 'http://metrics').pathname}; metrics are at /metrics\n`);
+    const path = pathOf(req);
+    res.writeHead(path === null ? 400 : 404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(path === null ? `request target ${JSON.stringify(req.url)} is not a path; metrics are at /metrics\n` : `no such endpoint ${path}; metrics are at /metrics\n`);
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -45,5 +45,6 @@ export function fuzzRuns(defaultRuns: number): number {
 
 /** fc.assert parameters: the seed, the runs, and a counterexample that says how to replay it. */
 export function fuzzParams<T>(defaultRuns: number): Parameters<T> {
-  return { seed: fuzzSeed(), numRuns: fuzzRuns(defaultRuns) };
+  // includeErrorInReport: the assertion message in the report itself (node:test does not print an error's cause)
+  return { seed: fuzzSeed(), numRuns: fuzzRuns(defaultRuns), includeErrorInReport: true };
 }
