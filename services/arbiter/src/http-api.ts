@@ -143,7 +143,14 @@ export class HttpApi {
   }
 
   private async route(req: IncomingMessage): Promise<Reply> {
-    const url = new URL(req.url ?? '/', 'http://arbiter');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://arbiter');
+    } catch {
+      // '//' or '//[::1' is a request target node:http lets through and URL cannot read
+      req.resume();
+      return { status: 400, body: { error: `request target ${JSON.stringify(req.url)} is not a path; expected one of ${API_PATHS.join(', ')}` } };
+    }
     const path = url.pathname;
     if (!['/v1/status', '/v1/failover', '/v1/fence'].includes(path)) {
       req.resume();
