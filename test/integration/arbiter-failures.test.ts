@@ -119,11 +119,16 @@ describe('arbiter scenarios: failures around a strict pair with fencing required
     await backToA1();
   });
 
-  test(
-    'agent restart mid-failover: the target a1 is killed while it claims, then restarted: one holder',
-    // Runs and reports; does not fail the suite until the flakiness is understood.
-    { todo: 'FLAKY in CI (3 of 9 clean-clone runs on 2026-11-25): the fence of the frozen a1 not seen within 10 s once, the client without an answer within 5 s once (the third, a stale VIP after power-on, is fixed)' },
-    async (t) => {
+  /**
+   * Which branch ran is read from what the arbiters did, after the fact: a1 is
+   * frozen when it logs CLAIMING, but its claim (and even the grant's write) may
+   * be on its way by then, and the lease in /v1/status names a1 as holder both
+   * when it was only offered (never claimed: never fenced, the offer lapses) and
+   * when its claim was granted (a1 held it: fenced). Predicting the branch from
+   * that read was the flakiness seen in CI (a fence awaited for an offer that
+   * simply lapsed; a1 awaited as MASTER while its host was being fenced).
+   */
+  test('agent restart mid-failover: the target a1 is killed while it claims, then restarted: one holder', async (t) => {
     // b1 holds; a forced failover to a1, and a1's agent is frozen the moment it starts claiming, then killed.
     const r0 = await arbiterApi(p.cl, p.arbiters[1]!.apiUrl!, 'POST', '/v1/failover', { token: API_TOKEN, body: { instance: INSTANCE, to: 'b1' } });
     assert.equal(r0.status, 200, JSON.stringify(r0.body));
@@ -140,37 +145,35 @@ describe('arbiter scenarios: failures around a strict pair with fencing required
         }
       });
     });
+    const failoverNs = process.hrtime.bigint();
     const r = await arbiterApi(p.cl, p.arbiters[0]!.apiUrl!, 'POST', '/v1/failover', { token: API_TOKEN, body: { instance: INSTANCE, to: 'a1' } });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     await frozen;
-    // Did the claim get its grant into the KV before the agent froze? Then a1 holds a lease it cannot renew: it is fenced.
-    const status = await arbiterApi(p.cl, p.arbiters[1]!.apiUrl!, 'GET', '/v1/status');
-    const lease = (status.body as { instances: Record<string, { lease: { holder: string | null; epoch: number; reservedFor?: string } }> }).instances[INSTANCE]!.lease;
     victim.process.signal('SIGKILL');
     await victim.process.exited;
+    // b1 serves again in either branch: after a1's offer lapsed unclaimed, or after a1 (granted) was fenced.
+    const takeover = await p.agents.b1.waitForState(INSTANCE, 'MASTER', 20_000);
+    const a1Granted = p.decisions().some((d) => d.seenNs > failoverNs && d.request === 'writeResult' && d.decision === 'grant' && /^a1 holds /.test(d.reason));
+    const fences = p.fence.operations.filter((f) => f.node === 'a1' && f.doneNs !== undefined);
+    const fenced = fences.length > fencesBefore;
     let branch: string;
-    let expected: Node;
-    if (lease.holder === 'a1') {
-      // The grant was written: a1 went silent holding it, the arbiter fences its host and hands the lease to b1.
-      await waitUntil('a1 fenced', () => p.fence.operations.filter((f) => f.node === 'a1' && f.doneNs !== undefined).length > fencesBefore, 10_000);
-      await p.agents.b1.waitForState(INSTANCE, 'MASTER', 10_000);
+    if (a1Granted) {
+      // a1 held a claimed lease and went silent: its host is fenced before b1 is granted.
+      assert.ok(fenced, 'a1 held a granted lease when it died: fenced');
+      assert.ok(takeover!.at * 1e6 >= Number(fences.at(-1)!.doneNs!), 'b1 MASTER only after a1 was powered off');
       // A power cycle is a reboot: the VIP the frozen agent had added does not survive it
       // (the lab's powerOn only plugs the cable back in).
       await p.a.ip(['addr', 'del', p.pair.vip.ipv4Cidr, 'dev', p.a.ifname], { allowFail: true });
       await p.a.powerOn();
       p.fence.poweredOn('a1');
-      branch = `the grant (epoch ${lease.epoch}) was in the KV when a1 froze: a1 fenced, b1 granted`;
-      expected = 'b1';
+      branch = 'a1 was granted before it froze: fenced, then b1 granted';
     } else {
-      branch = `a1 froze before its grant (lease ${JSON.stringify(lease)})`;
-      expected = 'a1';
+      assert.ok(!fenced, 'a1 never claimed the offer (only offered): nobody fenced');
+      branch = 'a1 froze before its claim was granted: the offer lapsed, b1 granted without a fence';
     }
     const restarted = await p.startAgent('a1');
-    if (expected === 'a1') await restarted.waitForState(INSTANCE, 'MASTER', 15_000);
-    else await waitUntil('a1 back as a backup', () => ['BACKUP', 'CLAIMING'].includes(restarted.state(INSTANCE) ?? ''), 15_000);
-    await waitUntil(`${other(expected)} not MASTER`, () => p.agents[other(expected)].state(INSTANCE) !== 'MASTER', 5000);
-    await conclude(t, 'agent restart mid-failover', o, expected, branch);
+    await waitUntil('a1 back as a backup', () => ['BACKUP', 'CLAIMING'].includes(restarted.state(INSTANCE) ?? ''), 15_000);
+    await conclude(t, 'agent restart mid-failover', o, 'b1', branch);
     await backToA1();
-  },
-  );
+  });
 });

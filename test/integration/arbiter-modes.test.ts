@@ -132,7 +132,15 @@ describe('arbiter scenarios: fencing that fails, and NATS lost in each mode', { 
       await p.nats.startAll();
       await p.nats.waitHealthy(30_000);
       const backAt = process.hrtime.bigint();
+      const linesAtReturn = { a1: p.agents.a1.process.lines.length, b1: p.agents.b1.process.lines.length };
       await waitUntil('one holder again', async () => (await p.holders()).length === 1, 20_000, 50);
+      if (mode !== 'off') {
+        // The arbiters take the lease up again (write path back, heartbeats heard) some seconds after
+        // NATS: split brain, if any, happens then, so the samplers run until a holder renews a lease.
+        const renewed = (node: 'a1' | 'b1') => p.agents[node].process.lines.slice(linesAtReturn[node]).some((l) => l.includes('"lease renewed'));
+        await waitUntil('a lease renewed after NATS returned', () => renewed('a1') || renewed('b1'), 60_000, 100);
+        await sleep(1000);
+      }
       const holder = (await p.holders())[0]!;
       await client.waitFor((r) => r.ok && r.t > backAt, 10_000);
       const records = await client.stop();

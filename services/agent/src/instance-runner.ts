@@ -439,6 +439,11 @@ export class InstanceRunner {
       this.parked = { cause: 'offer', vrrpReason: null };
       out.unshift(this.transition('BACKUP', 'CLAIMING', r.reason));
     }
+    // A quiet retry that is now a claim in its own right (an offer came): CLAIMING for everyone.
+    if (this.parked?.quiet && r.state.phase === 'CLAIMING' && !isVetoRetry(r.state)) {
+      this.parked = { ...this.parked, quiet: false };
+      out.unshift(this.transition('BACKUP', 'CLAIMING', r.reason));
+    }
     // Left CLAIMING without a verdict for VRRP (e.g. the offer lapsed while VRRP never asked).
     if (this.parked && r.state.phase === 'BACKUP') {
       const quiet = this.parked.quiet === true;

@@ -232,3 +232,15 @@ test('mode off: no lease port, VRRP exactly as before', async () => {
   assert.deepEqual(w.log, ['advert 100', 'add', 'announce']);
   await plain.shutdown();
 });
+
+test('an offer during a quiet retry makes it a claim of its own: CLAIMING is reported', async () => {
+  const w = await claiming();
+  await w.runner.leaseEvent(vetoOf(1));
+  w.at(MDI + 1000);
+  await w.runner.handle({ type: 'timer' });
+  assert.equal(w.runner.agentState, 'BACKUP');
+  await w.runner.leaseEvent(offerOf(8));
+  assert.equal(w.runner.agentState, 'CLAIMING');
+  assert.deepEqual(w.arrows().slice(-1), ['BACKUP->CLAIMING']);
+  await w.runner.shutdown();
+});
