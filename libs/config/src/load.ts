@@ -60,22 +60,30 @@ export function parseAgentConfig(text: string, file: string, format: 'yaml' | 'j
   }
   if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
 
-  refuseProtoKeys(doc, lineCounter, file, sink);
-  if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
-  let raw: unknown;
-  try {
-    raw = doc.toJS() ?? {};
-  } catch (e) {
-    // yaml refuses aliases that expand past its limit (a "billion laughs" document).
-    const at = firstAlias(doc, lineCounter);
-    sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line: at?.line ?? 1, column: at?.col }, `invalid YAML: ${(e as Error).message}; expected aliases that do not multiply (write the values out)`);
-    throw new ConfigError(file, sink.items);
-  }
+  const raw = documentToJs(doc, lineCounter, file, sink);
   const locator = new YamlLocator(doc, lineCounter, file);
   addSources(raw, locator);
   const config = validateAgentConfig(raw, locator, sink);
   if (!config) throw new ConfigError(file, sink.items);
   return { config, diagnostics: sortDiagnostics(sink.items) };
+}
+
+/**
+ * A parsed YAML document as plain values (`{}` for an empty one), or a
+ * ConfigError with the line: a '__proto__' key anywhere, or aliases that
+ * multiply past yaml's limit (a "billion laughs" document), which yaml
+ * refuses with a bare ReferenceError.
+ */
+export function documentToJs(doc: Document, lines: LineCounter, file: string, sink: DiagnosticSink): unknown {
+  refuseProtoKeys(doc, lines, file, sink);
+  if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
+  try {
+    return doc.toJS() ?? {};
+  } catch (e) {
+    const at = firstAlias(doc, lines);
+    sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line: at?.line ?? 1, column: at?.col }, `invalid YAML: ${(e as Error).message}; expected aliases that do not multiply (write the values out)`);
+    throw new ConfigError(file, sink.items);
+  }
 }
 
 /**

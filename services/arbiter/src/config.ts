@@ -24,7 +24,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, DiagnosticSink, show, sortDiagnostics, suggest, type Diagnostic } from '../../../libs/config/src/diagnostics.js';
 import { NatsSchema } from '../../../libs/config/src/model.js';
-import { locateInYaml } from '../../../libs/config/src/load.js';
+import { documentToJs, locateInYaml } from '../../../libs/config/src/load.js';
 import type { Location } from '../../../libs/config/src/validate.js';
 import { defaultLeaseTiming, validateLeaseTiming, DEFAULT_MAX_CLOCK_SKEW_MS } from '../../../libs/arbiter/src/timing.js';
 import type { ArbiterMode, FencingPolicy, InstancePolicy, LeaseTiming } from '../../../libs/arbiter/src/types.js';
@@ -221,7 +221,7 @@ export function parseArbiterConfig(text: string, file: string): ArbiterLoadResul
     sink.error('KQ_ERR_CONFIG_SYNTAX', { file, line: pos.line, column: pos.col }, `invalid YAML/JSON: ${err.message.split('\n')[0] ?? err.message}`);
   }
   if (sink.errorCount > 0) throw new ConfigError(file, sink.items);
-  const raw: unknown = doc.toJS() ?? {};
+  const raw = documentToJs(doc, lines, file, sink);
   const where = (path: Path) => locateInYaml(doc, lines, file, path.map((seg) => (typeof seg === 'number' ? seg : String(seg))));
 
   const parsed = ArbiterConfigSchema.safeParse(raw, { reportInput: true });
