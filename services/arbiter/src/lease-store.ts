@@ -6,20 +6,33 @@
  * - The bucket is created when missing with the replicas the config chose (R1 on
  *   one server, R3 on a cluster: a minority partition cannot write, so it cannot
  *   grant) and never changed afterwards; a bucket that differs is reported.
- * - write(): `kv.create` for expectedRevision 0 (the key must not exist),
- *   `kv.update(key, value, revision)` otherwise; the result is a WriteOutcome:
- *   ok with the new revision, `conflict` (another writer got there first; the
- *   current entry is read back so the view can follow at once), or
- *   `unavailable` / `timeout` (the write may or may not have happened).
- * - watch(): every change of the cluster's keys, ours and the other replicas',
- *   so the view follows the KV.
+ * - The chain rule (lease-chain.ts) makes the compare-and-set exact even where
+ *   the server is not (nats-server before 2.9.21 on a replicated bucket may
+ *   store two writes naming the same revision, nats-server#4320): every value
+ *   written carries `prev`, the revision it builds on, and a record whose
+ *   `prev` is not the key's last valid revision is void. Every read below
+ *   (watch, read, readAll) sees only valid records.
+ * - write(): a publish expecting the key's last record (its head, normally
+ *   the revision it builds on; void records after that are stepped over).
+ *   On a server with the bug and a replicated bucket, the write is then
+ *   checked: the key's records from the revision it builds on to the new one
+ *   are read from the stream leader, and the write counts only if it is
+ *   valid. The result is a WriteOutcome: ok with the new revision, `conflict`
+ *   (another writer got there first, refused by the server or void by the
+ *   rule; the key's current valid entry is read back so the view can follow
+ *   at once), or `unavailable` / `timeout` (the write may or may not have
+ *   happened, or won).
+ * - watch(): every valid change of the cluster's keys, ours and the other
+ *   replicas', so the view follows the KV; void records are skipped, logged
+ *   and counted.
  */
-import type { JetStreamClient, JetStreamManager, KV, KvEntry, NatsConnection } from 'nats';
+import { KvWatchInclude, type JetStreamClient, type JetStreamManager, type KV, type KvEntry, type MsgRequest, type NatsConnection, type StoredMsg } from 'nats';
 import { z } from 'zod';
 import { KqError } from '../../../libs/common/src/errors.js';
 import type { Logger } from '../../../libs/common/src/log.js';
 import { LEASE_BUCKET } from '../../../libs/arbiter/src/protocol.js';
 import type { LeaseEntry, LeaseValue, WriteLeaseAction, WriteOutcome } from '../../../libs/arbiter/src/types.js';
+import { judgeChain, type ChainRecord, type ChainStart } from './lease-chain.js';
 
 const epochMs = z.number().finite().nonnegative();
 const outgoingSchema = z.object({ node: z.string(), epoch: z.number().int().nonnegative(), grantedAt: epochMs, until: epochMs });
@@ -49,18 +62,48 @@ export interface LeaseStoreOptions {
   log?: Logger;
   /** Default LEASE_BUCKET; tests may use their own. */
   bucket?: string;
+  /**
+   * Tests only. `auto` (default): the chain rule is applied by every read, and
+   * writes are checked when the server has nats-server#4320 and the bucket is
+   * replicated. `always`: writes are checked on any server. `off`: the
+   * compare-and-set as it was before the rule (no `prev` written, no check,
+   * every record read as it is), to show what the rule prevents.
+   */
+  chainRule?: 'auto' | 'always' | 'off';
+  /** Called after every checked write: how many msg gets the check took and how long (measurement). */
+  onVerify?: (info: { key: string; revision: number; valid: boolean | null; gets: number; ms: number }) => void;
+}
+
+/** What the store counted since it opened. */
+export interface LeaseStoreStats {
+  /** Writes checked against the chain rule after the server stored them. */
+  checked: number;
+  /** Of those, stored but void (another write on the same revision came first): answered as a conflict. */
+  voidWritten: number;
+  /** Of those, stored but not provable either way: answered as unavailable. */
+  unproven: number;
+  /** Msg gets the checks made. */
+  checkGets: number;
+  /** Void records the watch skipped (anyone's). */
+  voidSkipped: number;
 }
 
 export type WriteResult = { outcome: WriteOutcome; current?: LeaseEntry | null };
 
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A KV value that does not decode: counted and logged, folded as a free lease that keeps its epoch. */
 export function decodeLease(bytes: Uint8Array, revision: number, log?: Logger, key?: string): LeaseEntry {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    json = undefined;
-  }
+  return leaseFromJson(parseJson(bytes), revision, log, key);
+}
+
+function leaseFromJson(json: unknown, revision: number, log?: Logger, key?: string): LeaseEntry {
   const parsed = leaseValueSchema.safeParse(json);
   if (parsed.success) {
     const v = parsed.data;
@@ -83,8 +126,28 @@ export function decodeLease(bytes: Uint8Array, revision: number, log?: Logger, k
   return { revision, value: { holder: null, epoch, grantedAt: 0, renewedAt: 0, expiresAt: 0, reason: `undecodable value at revision ${revision}` } };
 }
 
-export function encodeLease(value: LeaseValue): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
+/** One record of a key: its place in the chain and what it says (null: a delete or purge marker). */
+export interface LeaseRecord extends ChainRecord {
+  readonly key: string;
+  readonly entry: LeaseEntry | null;
+}
+
+/**
+ * A record as stored: `operation` is the KV operation (PUT, DEL, PURGE).
+ * `prev` is read leniently: anything but a non-negative integer counts as
+ * none (the record is then valid, as an older arbiter's).
+ */
+export function decodeRecord(key: string, seq: number, operation: string, bytes: Uint8Array, log?: Logger): LeaseRecord {
+  if (operation === 'DEL' || operation === 'PURGE') return { key, seq, prev: null, entry: null };
+  const json = parseJson(bytes);
+  const p = (json as { prev?: unknown } | undefined)?.prev;
+  const prev = typeof p === 'number' && Number.isSafeInteger(p) && p >= 0 ? p : null;
+  return { key, seq, prev, entry: leaseFromJson(json, seq, log, key) };
+}
+
+/** The value as stored; `prev`: the revision it builds on (the chain rule), omitted when undefined. */
+export function encodeLease(value: LeaseValue, prev?: number): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(prev === undefined ? value : { ...value, prev }));
 }
 
 /** Is `version` ("2.9.10", "v2.10.4-beta") below `min`? An unparsable version is not. */
@@ -102,23 +165,70 @@ function isWrongLastSequence(e: unknown): boolean {
   return err?.api_error?.err_code === 10071 || /wrong last sequence/i.test(err?.message ?? '');
 }
 
+
+/** What is known of a key: every record up to `head` judged; `valid` its last valid record (entry null: a delete or purge). */
+export interface KeyState {
+  readonly head: number;
+  readonly valid: { readonly seq: number; readonly entry: LeaseEntry | null } | null;
+}
+
+/** A key's records judged by the chain rule: its head and last valid record. */
+export function keyStateOf(records: readonly LeaseRecord[], start: ChainStart): KeyState & { voids: { seq: number; prev: number | null; reason: string }[] } {
+  const j = judgeChain(records, start);
+  const voids = j.verdicts.flatMap((v, i) => (v.valid ? [] : [{ seq: v.seq, prev: records[i]!.prev, reason: v.reason }]));
+  const head = records.length > 0 ? records[records.length - 1]!.seq : 'after' in start ? start.after : 0;
+  const rec = j.lastValid === null ? undefined : records.find((r) => r.seq === j.lastValid);
+  return { head, valid: rec ? { seq: rec.seq, entry: rec.entry } : null, voids };
+}
+
+/**
+ * What a compare-and-set expecting `expectedRevision` (0: the key has no live
+ * value) writes, from what is known of the key:
+ * - `anchor`: the revision it builds on, its `prev`: the expected revision,
+ *   or for 0 the key's delete marker when that is its last valid record;
+ * - `expected`: the key's last record the server must see: the head when
+ *   everything after the anchor is known to be void, else the anchor itself.
+ */
+export function casPlan(expectedRevision: number, known: KeyState | undefined): { anchor: number; expected: number } {
+  const anchor = expectedRevision > 0 ? expectedRevision : known?.valid && known.valid.entry === null ? known.valid.seq : 0;
+  const expected = known && known.head > anchor && (known.valid?.seq ?? 0) === anchor ? known.head : anchor;
+  return { anchor, expected };
+}
+
+type Proof = { valid: true } | { valid: false; detail: string } | { valid: null; detail: string };
+
+/** Buffered history is delivered at the latest after this long, even if the watch never said it was done. */
+const INITIAL_FLUSH_MS = 5000;
+
 export class LeaseStore {
   readonly bucket: string;
   readonly cluster: string;
   readonly prefix: string;
+  /** Writes are checked against the chain rule (nats-server#4320 and a replicated bucket, or `chainRule: 'always'`). */
+  readonly checksWrites: boolean;
+  readonly stats: LeaseStoreStats = { checked: 0, voidWritten: 0, unproven: 0, checkGets: 0, voidSkipped: 0 };
   private readonly kv: KV;
   private readonly jsm: JetStreamManager;
   private readonly log: Logger | undefined;
+  private readonly rule: boolean;
+  private readonly writeTimeoutMs: number;
+  private readonly onVerify: LeaseStoreOptions['onVerify'];
+  /** Per key, the latest complete knowledge (from the watch, the checks, the reads); replaced only by a later head. */
+  private readonly known = new Map<string, KeyState>();
   private watching = true;
   private watcher: { stop(): void } | null = null;
 
-  private constructor(kv: KV, jsm: JetStreamManager, opts: LeaseStoreOptions) {
+  private constructor(kv: KV, jsm: JetStreamManager, opts: LeaseStoreOptions, checksWrites: boolean) {
     this.kv = kv;
     this.jsm = jsm;
     this.cluster = opts.cluster;
     this.bucket = opts.bucket ?? LEASE_BUCKET;
     this.prefix = `${opts.cluster}.`;
     this.log = opts.log;
+    this.rule = opts.chainRule !== 'off';
+    this.checksWrites = checksWrites;
+    this.writeTimeoutMs = opts.writeTimeoutMs;
+    this.onVerify = opts.onVerify;
   }
 
   /** Binds the bucket, creating it first when missing and allowed. Throws KqError with what to do. */
@@ -127,10 +237,12 @@ export class LeaseStore {
     const jsm = await opts.nc.jetstreamManager({ timeout: Math.max(opts.writeTimeoutMs, 2000) });
     const js: JetStreamClient = opts.nc.jetstream({ timeout: opts.writeTimeoutMs });
     let exists = true;
+    let replicas = opts.replicas;
+    let history = opts.history;
     try {
       const info = await jsm.streams.info(`KV_${bucket}`);
-      const replicas = info.config.num_replicas;
-      const history = info.config.max_msgs_per_subject;
+      replicas = info.config.num_replicas;
+      history = info.config.max_msgs_per_subject;
       if (replicas !== opts.replicas || history !== opts.history) {
         opts.log?.warn(
           { bucket, replicas, history, configured: { replicas: opts.replicas, history: opts.history } },
@@ -160,60 +272,216 @@ export class LeaseStore {
     }
     if (!exists) opts.log?.info({ bucket, replicas: opts.replicas, history: opts.history }, 'lease bucket created');
     const version = opts.nc.info?.version;
-    if (opts.replicas > 1 && version !== undefined && versionBelow(version, [2, 9, 21])) {
+    const buggy = replicas > 1 && version !== undefined && versionBelow(version, [2, 9, 21]);
+    const rule = opts.chainRule ?? 'auto';
+    const checksWrites = rule === 'always' || (rule === 'auto' && buggy);
+    if (buggy && rule !== 'off') {
       // nats-server#4320: before 2.9.21 a clustered stream checked Nats-Expected-Last-Subject-Sequence
       // before proposing, not in the replicated apply, so two concurrent compare-and-sets naming the
-      // same revision could both be stored (seen in the lab: a renewal stored on top of a release).
-      opts.log?.error(
-        { bucket, serverVersion: version },
-        `nats-server ${version} may accept two compare-and-sets on the same revision of a replicated stream (nats-server#4320, fixed in 2.9.21): the lease is not safe from two replicas writing at once; upgrade the NATS servers`,
+      // same revision could both be stored (measured: both stored in most of the races on 2.9.10).
+      opts.log?.warn(
+        { bucket, serverVersion: version, replicas, history },
+        `nats-server ${version} may store two compare-and-sets on the same revision of a replicated stream (nats-server#4320, fixed in 2.9.21): the chain rule is in force, every lease write is checked on the stream leader after it is stored and counts only if it builds on the key's last valid revision (one msg get more per write); upgrading the NATS servers removes the check`,
       );
     }
-    return new LeaseStore(kv, jsm, opts);
+    if (rule !== 'off' && history < 2) {
+      opts.log?.error(
+        { bucket, history },
+        `lease bucket ${bucket} keeps ${history} revision per key: a replica that starts after two writes raced cannot tell the void one from the valid one; keep more revisions than there are arbiter replicas (leases.history, default 5)`,
+      );
+    }
+    return new LeaseStore(kv, jsm, opts, checksWrites);
   }
 
   instanceOf(key: string): string | null {
     return key.startsWith(this.prefix) ? key.slice(this.prefix.length) : null;
   }
 
+  private subjectOf(key: string): string {
+    return `$KV.${this.bucket}.${key}`;
+  }
+
+  private learn(key: string, state: KeyState): void {
+    const cur = this.known.get(key);
+    if (!cur || state.head > cur.head) this.known.set(key, { head: state.head, valid: state.valid });
+  }
+
   /** One compare-and-set. Never throws. */
   async write(w: WriteLeaseAction): Promise<WriteResult> {
-    const data = encodeLease(w.value);
     try {
-      const revision = w.expectedRevision === 0 ? await this.kv.create(w.key, data) : await this.kv.update(w.key, data, w.expectedRevision);
-      return { outcome: { ok: true, revision } };
+      return await this.writeOnce(w);
     } catch (e) {
-      if (isWrongLastSequence(e)) {
-        const current = await this.read(w.key).catch(() => undefined);
-        const said = /last sequence: (\d+)/i.exec((e as Error).message ?? '');
-        const currentRevision = current?.revision ?? (said ? Number(said[1]) : undefined);
-        return {
-          outcome: { ok: false, error: 'conflict', ...(currentRevision !== undefined ? { currentRevision } : {}), detail: (e as Error).message },
-          ...(current !== undefined ? { current } : {}),
-        };
-      }
+      return { outcome: { ok: false, error: 'unavailable', detail: `lease write failed: ${(e as Error).message}` } };
+    }
+  }
+
+  private async writeOnce(w: WriteLeaseAction): Promise<WriteResult> {
+    const known = this.rule ? this.known.get(w.key) : undefined;
+    const { anchor, expected } = casPlan(w.expectedRevision, known);
+    let revision: number;
+    try {
+      revision = await this.kv.put(w.key, encodeLease(w.value, this.rule ? anchor : undefined), { previousSeq: expected });
+    } catch (e) {
+      if (isWrongLastSequence(e)) return this.conflict(w.key, (e as Error).message, (e as Error).message);
       const code = (e as { code?: string }).code;
       if (code === 'TIMEOUT' || /timeout/i.test((e as Error).message ?? '')) return { outcome: { ok: false, error: 'timeout', detail: (e as Error).message } };
       return { outcome: { ok: false, error: 'unavailable', detail: `${code ? `${code} ` : ''}${(e as Error).message}` } };
     }
+    const entry: LeaseEntry = { revision, value: w.value };
+    if (!this.checksWrites) {
+      // The server refused anything but `expected` as the last record: all up to `revision` is known when all up to `expected` was.
+      if (this.rule && (known ? known.head === expected : expected === 0)) this.learn(w.key, { head: revision, valid: { seq: revision, entry } });
+      return { outcome: { ok: true, revision } };
+    }
+    const proof = await this.prove(w.key, anchor, revision, entry);
+    if (proof.valid === true) return { outcome: { ok: true, revision } };
+    if (proof.valid === false) {
+      this.stats.voidWritten++;
+      this.log?.warn({ key: w.key, revision, builtOn: anchor, detail: proof.detail }, 'lease write stored but void by the chain rule (nats-server#4320): answered as a conflict');
+      return this.conflict(w.key, `revision ${revision} stored but void: ${proof.detail}`);
+    }
+    this.stats.unproven++;
+    this.log?.warn({ key: w.key, revision, builtOn: anchor, detail: proof.detail }, 'lease write stored but not proven valid or void: answered as unavailable');
+    return { outcome: { ok: false, error: 'unavailable', detail: `revision ${revision} stored, but whether it won its compare-and-set is unknown: ${proof.detail}` } };
   }
 
-  /** The key's current entry; null when it does not exist (or was deleted). */
+  /** Another writer got there first: the key's current valid entry, for the view to follow. */
+  private async conflict(key: string, detail: string, serverMessage?: string): Promise<WriteResult> {
+    const current = await this.read(key).catch(() => undefined);
+    const said = serverMessage ? /last sequence: (\d+)/i.exec(serverMessage) : null;
+    const currentRevision = current?.revision ?? (said ? Number(said[1]) : undefined);
+    return {
+      outcome: { ok: false, error: 'conflict', ...(currentRevision !== undefined ? { currentRevision } : {}), detail },
+      ...(current !== undefined ? { current } : {}),
+    };
+  }
+
+  /** The stored message of `key` at or after `seq` (next_by_subj), from the stream leader; null when there is none. */
+  private async nextOf(key: string, seq: number): Promise<StoredMsg | null> {
+    return this.getMsg({ seq, next_by_subj: this.subjectOf(key) });
+  }
+
+  private async getMsg(query: { seq: number; next_by_subj: string } | { last_by_subj: string }): Promise<StoredMsg | null> {
+    try {
+      // STREAM.MSG.GET is answered by the stream leader (a direct get could come from a lagging follower).
+      return await this.jsm.streams.getMessage(`KV_${this.bucket}`, query as unknown as MsgRequest);
+    } catch (e) {
+      if ((e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message ?? '')) return null;
+      throw e;
+    }
+  }
+
+  private recordOf(key: string, m: StoredMsg): LeaseRecord {
+    return decodeRecord(key, m.seq, m.header?.get('KV-Operation') || 'PUT', m.data, this.log);
+  }
+
+  /**
+   * Is `revision` (just stored, building on `anchor`) valid? Reads the key's
+   * records from the anchor to it on the stream leader and applies the rule.
+   * Unproven (null) when they cannot all be read: the anchor is gone from the
+   * bucket (history or purge; then records between may be gone too), or the
+   * revision is not there in time.
+   */
+  private async prove(key: string, anchor: number, revision: number, entry: LeaseEntry): Promise<Proof> {
+    const started = performance.now();
+    let gets = 0;
+    let result: Proof;
+    try {
+      result = await (async (): Promise<Proof> => {
+        const deadline = Date.now() + this.writeTimeoutMs;
+        const records: LeaseRecord[] = [];
+        for (let from = anchor + 1; ; ) {
+          gets++;
+          const m = await this.nextOf(key, from);
+          if (m === null) {
+            if (Date.now() < deadline) {
+              await new Promise((r) => setTimeout(r, 20));
+              continue;
+            }
+            return { valid: null, detail: `revision ${revision} is not on the stream leader after ${this.writeTimeoutMs} ms` };
+          }
+          if (m.seq > revision) return { valid: null, detail: `revision ${revision} is no longer in the bucket (history or purge)` };
+          records.push(m.seq === revision ? { key, seq: revision, prev: anchor, entry } : this.recordOf(key, m));
+          if (m.seq === revision) break;
+          from = m.seq + 1;
+        }
+        // Read after the records: the bucket drops a key's records oldest first, so while the anchor
+        // is still there, none after it was gone when they were read.
+        let anchorEntry: LeaseEntry | null = null;
+        if (anchor > 0) {
+          gets++;
+          const m = await this.nextOf(key, anchor);
+          if (m === null || m.seq !== anchor) return { valid: null, detail: `revision ${anchor} it builds on is no longer in the bucket (history or purge), so records after it may have gone unread` };
+          anchorEntry = this.recordOf(key, m).entry;
+        }
+        const state = keyStateOf(records, { after: anchor });
+        const valid = state.valid?.seq === revision;
+        this.learn(key, state.valid === null && anchor > 0 ? { head: state.head, valid: { seq: anchor, entry: anchorEntry } } : state);
+        if (valid) return { valid: true };
+        const winner = records.find((r) => r.prev === anchor && r.seq !== revision);
+        return {
+          valid: false,
+          detail: winner ? `revision ${winner.seq} was stored first on revision ${anchor} (nats-server#4320)` : (state.voids.find((v) => v.seq === revision)?.reason ?? 'void'),
+        };
+      })();
+    } catch (e) {
+      result = { valid: null, detail: `the records after revision ${anchor} could not be read: ${(e as Error).message}` };
+    }
+    this.stats.checked++;
+    this.stats.checkGets += gets;
+    this.onVerify?.({ key, revision, valid: result.valid, gets, ms: performance.now() - started });
+    return result;
+  }
+
+  /** The key's retained records, oldest first. */
+  private async history(key: string): Promise<LeaseRecord[]> {
+    const out: LeaseRecord[] = [];
+    for await (const e of await this.kv.history({ key })) out.push(decodeRecord(e.key, e.revision, e.operation, e.value, this.log));
+    return out;
+  }
+
+  /** A key's retained records judged as a window (helped by what is known), learnt. */
+  private judgeHistory(key: string, records: LeaseRecord[]): KeyState & { voids: { seq: number; prev: number | null; reason: string }[] } {
+    const knownValid = this.known.get(key)?.valid?.seq;
+    const state = keyStateOf(records, { window: true, ...(knownValid !== undefined ? { knownValid } : {}) });
+    this.learn(key, state);
+    return state;
+  }
+
+  /** The key's current valid entry; null when it has none (never written, deleted or purged). */
   async read(key: string): Promise<LeaseEntry | null> {
-    const e = await this.kv.get(key);
-    if (!e || e.operation !== 'PUT') return null;
-    return decodeLease(e.value, e.revision, this.log, key);
+    if (!this.rule) {
+      const e = await this.kv.get(key);
+      if (!e || e.operation !== 'PUT') return null;
+      return decodeLease(e.value, e.revision, this.log, key);
+    }
+    const last = await this.getMsg({ last_by_subj: this.subjectOf(key) });
+    if (last === null) return null;
+    const known = this.known.get(key);
+    if (known && known.head === last.seq && known.valid) return known.valid.entry;
+    const rec = this.recordOf(key, last);
+    if (rec.prev === null) {
+      this.learn(key, { head: rec.seq, valid: { seq: rec.seq, entry: rec.entry } });
+      return rec.entry;
+    }
+    const state = this.judgeHistory(key, await this.history(key));
+    return state.valid?.entry ?? null;
   }
 
-  /** Every lease of the cluster, by instance. */
+  /** Every lease of the cluster, by instance: the valid entries of one pass over the retained history. */
   async readAll(): Promise<Map<string, LeaseEntry>> {
+    const byKey = new Map<string, LeaseRecord[]>();
+    for await (const e of await this.kv.history({ key: `${this.prefix}>` })) {
+      const list = byKey.get(e.key) ?? [];
+      list.push(decodeRecord(e.key, e.revision, e.operation, e.value, this.log));
+      byKey.set(e.key, list);
+    }
     const out = new Map<string, LeaseEntry>();
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(`${this.prefix}>`)) keys.push(k);
-    for (const k of keys) {
-      const instance = this.instanceOf(k);
-      const entry = await this.read(k);
-      if (instance !== null && entry) out.set(instance, entry);
+    for (const [key, records] of byKey) {
+      const instance = this.instanceOf(key);
+      if (instance === null) continue;
+      const entry = this.rule ? this.judgeHistory(key, records).valid?.entry : records[records.length - 1]!.entry;
+      if (entry) out.set(instance, entry);
     }
     return out;
   }
@@ -229,27 +497,103 @@ export class LeaseStore {
   }
 
   /**
-   * Calls `onEntry` for the current value of every key of the cluster, then for
-   * every change (null: deleted or purged). Restarts itself if the watch ends
-   * while the store is open.
+   * Calls `onEntry` for the current valid value of every key of the cluster,
+   * then for every valid change (null: deleted or purged); void records are
+   * skipped, logged and counted. Restarts itself if the watch ends while the
+   * store is open.
+   *
+   * The watch reads the retained history first (the last record of a key may
+   * be void, and only its history tells which one is valid), holds it until
+   * the history is read, then delivers each key's last valid record.
    */
   watch(onEntry: (instance: string, entry: LeaseEntry | null) => void, onInitialized?: () => void): void {
     const run = async (): Promise<void> => {
-      let initialized = false;
-      const iter = await this.kv.watch({
-        key: `${this.prefix}>`,
-        initializedFn: () => {
-          initialized = true;
-          onInitialized?.();
-        },
-      });
-      this.watcher = iter;
-      for await (const e of iter as AsyncIterable<KvEntry>) {
-        const instance = this.instanceOf(e.key);
-        if (instance === null) continue;
-        onEntry(instance, e.operation === 'PUT' ? decodeLease(e.value, e.revision, this.log, e.key) : null);
+      /** This watch's own judgement, record by record. */
+      const chains = new Map<string, KeyState>();
+      let buffered: Map<string, LeaseRecord[]> | null = new Map();
+      /** The history was read to its end (not cut short by the timer): a key seen later is a new key. */
+      let complete = false;
+      let iterReady = false;
+      let natsDone = false;
+      const flush = (whole: boolean): void => {
+        if (buffered === null) return;
+        const held = buffered;
+        buffered = null;
+        complete = whole;
+        clearTimeout(timer);
+        for (const [key, records] of held) {
+          const instance = this.instanceOf(key);
+          if (instance === null) continue;
+          if (!this.rule) {
+            chains.set(key, { head: records[records.length - 1]!.seq, valid: null });
+            onEntry(instance, records[records.length - 1]!.entry);
+            continue;
+          }
+          const state = this.judgeHistory(key, records);
+          chains.set(key, state);
+          if (state.voids.length > 0) this.log?.info({ key, voids: state.voids.map((v) => v.seq) }, 'void lease records in the history (nats-server#4320 races); not read');
+          if (state.valid) onEntry(instance, state.valid.entry);
+          else this.log?.error({ key, records: records.map((r) => r.seq) }, 'no valid lease record in the key\'s retained history; the key is ignored until its next valid write');
+        }
+        onInitialized?.();
+      };
+      const timer = setTimeout(() => {
+        if (buffered === null) return;
+        this.log?.warn({ bucket: this.bucket }, `the lease watch did not finish reading the history in ${INITIAL_FLUSH_MS} ms; delivering what it has`);
+        flush(false);
+      }, INITIAL_FLUSH_MS);
+      timer.unref();
+      const live = (rec: LeaseRecord): void => {
+        const instance = this.instanceOf(rec.key);
+        if (instance === null) return;
+        const chain = chains.get(rec.key);
+        if (!this.rule) {
+          onEntry(instance, rec.entry);
+          return;
+        }
+        const start: ChainStart = chain?.valid ? { after: chain.valid.seq } : chain || !complete ? { window: true } : { after: 0 };
+        const state = keyStateOf([rec], start);
+        if (state.valid?.seq === rec.seq) {
+          chains.set(rec.key, state);
+          this.learn(rec.key, state);
+          onEntry(instance, rec.entry);
+        } else {
+          const next = { head: rec.seq, valid: chain?.valid ?? null };
+          chains.set(rec.key, next);
+          this.learn(rec.key, next);
+          this.stats.voidSkipped++;
+          this.log?.warn({ key: rec.key, revision: rec.seq, prev: rec.prev, reason: state.voids[0]?.reason }, 'void lease record skipped (a compare-and-set the server should have refused, nats-server#4320)');
+        }
+      };
+      try {
+        const iter = await this.kv.watch({
+          key: `${this.prefix}>`,
+          include: KvWatchInclude.AllHistory,
+          initializedFn: () => {
+            natsDone = true;
+            // Called in order after the records before it, except when the history was empty or already
+            // queued while the watch was being set up: then the first record with nothing pending ends it.
+            if (iterReady) flush(true);
+          },
+        });
+        this.watcher = iter;
+        iterReady = true;
+        if (natsDone && iter.getReceived() === 0) flush(true);
+        for await (const e of iter as AsyncIterable<KvEntry>) {
+          const rec = decodeRecord(e.key, e.revision, e.operation, e.value, this.log);
+          if (buffered !== null) {
+            const list = buffered.get(rec.key) ?? [];
+            list.push(rec);
+            buffered.set(rec.key, list);
+            if (e.delta === 0) flush(true);
+            continue;
+          }
+          live(rec);
+        }
+      } finally {
+        clearTimeout(timer);
       }
-      if (!initialized) onInitialized?.();
+      flush(false);
     };
     const loop = async (): Promise<void> => {
       while (this.watching) {
