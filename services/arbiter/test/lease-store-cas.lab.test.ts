@@ -211,6 +211,38 @@ describe('lease compare-and-set on a 3-server NATS cluster, two stores on differ
     }
   });
 
+  test('a deleted key is created again by at most one of two racing creates, and both watches follow it', async () => {
+    const a = await open(0, 'CAS_DEL');
+    const b = await open(1, 'CAS_DEL');
+    const raw = await conns[conns.length - 2]!.jetstream().views.kv('CAS_DEL', { bindOnly: true });
+    const wa = watch(a);
+    const wb = watch(b);
+    await Promise.all([wa.initialized, wb.initialized]);
+    const instance = 'VI_DEL';
+    const key = `${CLUSTER}.${instance}`;
+    let created = 0;
+    for (let i = 0; i < 30; i++) {
+      if (i > 0) {
+        await raw.delete(key);
+        // Both stores learn the delete marker from their watches (a create builds on it).
+        await waitFor('both watches see the delete', () => wa.entries.get(instance) === null && wb.entries.get(instance) === null, 30_000);
+      }
+      const results = await Promise.all(
+        [a, b].map((s, j) => s.write({ type: 'writeLease', instance, key, expectedRevision: 0, value: value(`${j}-${i}`, i), intent: { kind: 'grant', node: `${j}-${i}`, epoch: i, claimed: true } })),
+      );
+      const ok = results.flatMap((r, j) => (r.outcome.ok ? [{ j, revision: r.outcome.revision }] : []));
+      assert.ok(ok.length <= 1, `round ${i}: ${JSON.stringify(results.map((r) => r.outcome))}`);
+      if (ok.length === 1) {
+        created++;
+        const w = ok[0]!;
+        await waitFor(`round ${i}: both watches on the create`, () => wa.entries.get(instance)?.revision === w.revision && wb.entries.get(instance)?.revision === w.revision, 30_000);
+        assert.equal(wa.entries.get(instance)?.value.holder, `${w.j}-${i}`);
+      }
+    }
+    console.log(JSON.stringify({ deletedKeyRounds: 30, created, voidWritten: a.stats.voidWritten + b.stats.voidWritten }));
+    assert.ok(created > 0);
+  });
+
   test('control: without the chain rule, nats-server before 2.9.21 answers both writes on the same revision ok', async (t) => {
     if (!versionBelow(serverVersion || '0.0.0', [2, 9, 21])) {
       t.skip(`nats-server ${serverVersion} has nats-server#4320 fixed: the race does not exist`);
