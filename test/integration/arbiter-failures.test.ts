@@ -25,7 +25,6 @@ const skip =
   (existsSync('/usr/sbin/nft') ? undefined : 'nftables (nft) is not installed');
 
 type Node = 'a1' | 'b1';
-const other = (n: Node): Node => (n === 'a1' ? 'b1' : 'a1');
 
 describe('arbiter scenarios: failures around a strict pair with fencing required', { skip }, () => {
   let lab: Lab;

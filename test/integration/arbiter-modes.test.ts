@@ -1,7 +1,9 @@
 /**
  * The arbiter's lab scenarios, part 3: fence fails (the switch answers 500,
- * is down, is too slow) with fencing required, and NATS lost (every server
- * stopped, then started again) in each mode: strict, failsafe, off. Same lab
+ * is down, is too slow) with fencing required, a grant that arrives while
+ * another node still advertises as master (the agent holds its VIP back), and
+ * NATS lost (every server stopped, then started again) in each mode: strict,
+ * failsafe, off. Same lab
  * as parts 1 and 2 (arbiter-scenarios.test.ts, arbiter-failures.test.ts).
  *
  * Each scenario asserts who holds the VIP and split-brain ms = 0 from the
@@ -14,8 +16,8 @@ import { Lab, labUnavailableReason } from '../lab/lab.js';
 import { NATS_SERVER } from '../lab/nats.js';
 import { startClient, summarizeClient } from '../lab/client.js';
 import { startSplitBrainWatch } from '../lab/split-brain.js';
-import { startArbiter } from '../lab/arbiter.js';
-import { eventHistory, INSTANCE, settleWithA1, startArbiterPair, type ArbiterPair } from '../lab/arbiter-pair.js';
+import { arbiterApi, startArbiter } from '../lab/arbiter.js';
+import { API_TOKEN, eventHistory, INSTANCE, settleWithA1, startArbiterPair, type ArbiterPair } from '../lab/arbiter-pair.js';
 import { sleep, waitUntil } from '../lab/wait.js';
 
 const skip = labUnavailableReason() ?? (existsSync(NATS_SERVER) ? undefined : `${NATS_SERVER} is not installed`);
@@ -107,6 +109,51 @@ describe('arbiter scenarios: fencing that fails, and NATS lost in each mode', { 
   });
 
   /**
+   * The agent's own guard against two holders (docs/agent.md): a grant that
+   * arrives while another node still advertises as master does not add the
+   * VIP. Made certain here by running a1 in mode off (plain VRRP: it holds the
+   * VIP with no lease and the arbiter does not know it), so the arbiter grants
+   * b1 on a forced failover while a1 advertises: the situation of a failsafe
+   * master kept by VRRP while no arbiter answered, when NATS returns.
+   */
+  test('granted while another node still advertises as master (a1 in mode off): b1 holds the lease without the VIP until a1 gives it up; split-brain 0', async (t) => {
+    await p.agents.b1.stop();
+    await p.agents.a1.stop();
+    for (const [node, host] of [['a1', p.a], ['b1', p.b]] as const) {
+      await host.powerOn();
+      p.fence.poweredOn(node);
+    }
+    await p.startAgent('a1', { mode: 'off' });
+    await p.agents.a1.waitForState(INSTANCE, 'MASTER', 15_000);
+    await p.startAgent('b1', { mode: 'strict' });
+    await waitUntil('b1 BACKUP hearing a1', async () => p.agents.b1.state(INSTANCE) === 'BACKUP' && (await p.agents.b1.status()).instances[0]?.master === p.a.ipv4, 10_000, 50);
+    const watch = await startSplitBrainWatch([p.a, p.b], p.pair.vip.ipv4);
+    const r = await arbiterApi(p.cl, p.arbiters[0]!.apiUrl!, 'POST', '/v1/failover', { token: API_TOKEN, body: { instance: INSTANCE, to: 'b1' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await waitUntil('b1 granted, its VIP held back', () => p.agents.b1.process.lines.some((l) => l.includes('still advertises as master')), 10_000);
+    // A while of a1 advertising (a renewal, or the lease lost when the loaded machine makes one late):
+    // b1 adds no VIP meanwhile.
+    const linesBefore = p.agents.b1.process.lines.length;
+    await waitUntil('a renewal of b1 (or its lease given up) while held back', () => p.agents.b1.process.lines.slice(linesBefore).some((l) => /"lease renewed|could not be renewed/.test(l)), 10_000);
+    assert.notEqual(p.agents.b1.state(INSTANCE), 'MASTER');
+    assert.deepEqual(await p.holders(), ['a1']);
+    const heldAtStop = p.agents.b1.state(INSTANCE) === 'CLAIMING';
+    // a1 stops: VIP removed, then its priority-0 advert; b1 takes over (on it at once when still holding the grant).
+    assert.equal(await p.agents.a1.stop(), 0);
+    const takeover = await p.agents.b1.waitForState(INSTANCE, 'MASTER', 5000);
+    const sb = await watch.stop();
+    const a1Stop = p.agents.a1.transitions.at(-1)!;
+    t.diagnostic(
+      `held grant: b1 ${heldAtStop ? 'still held its grant' : 'had given its lease up'} when a1 stopped; b1 MASTER ${(takeover!.at - a1Stop.at).toFixed(1)} ms after a1 left MASTER (${takeover!.reason.slice(-120)}); split-brain ${sb.splitBrainMs} ms`,
+    );
+    assert.equal(sb.splitBrainMs, 0);
+    if (heldAtStop) assert.match(takeover!.reason, /the other master gave the VIP up \(priority-0 advert or silence\)/);
+    assert.deepEqual(await p.holders(), ['b1']);
+    // a1 back in strict, as a backup: the next scenario starts from here (restartIn).
+    await p.startAgent('a1', { mode: 'strict' });
+  });
+
+  /**
    * `todo` runs the scenario and reports it without failing the suite: a known
    * bug, written down where the test is (and in issue 5's note).
    */
@@ -167,10 +214,8 @@ describe('arbiter scenarios: fencing that fails, and NATS lost in each mode', { 
     });
 
   natsLost('strict', 'the holder gives the VIP up at its lease deadline and nobody holds it until NATS returns');
-  natsLost(
-    'failsafe',
-    'the holder keeps the VIP (its gateway answers), the backup stays backup',
-    'KNOWN BUG: when NATS returns, the leaseless failsafe master and the backup can both hold the VIP for a few ms (4.5 and 11.6 ms seen in 2 of 4 CI runs, 0 in the others) while the arbiters re-establish the lease',
-  );
+  // Was a todo (a few ms of two holders when NATS returned, 2 of 4 CI runs): the agent now holds a grant
+  // back while another node still advertises as master (the test above proves that guard on its own).
+  natsLost('failsafe', 'the holder keeps the VIP (its gateway answers), the backup stays backup');
   natsLost('off', 'plain VRRP: nothing changes');
 });

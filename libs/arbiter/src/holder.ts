@@ -415,9 +415,11 @@ function onClaimReply(params: HolderParams, state: HolderState, request: Pending
       }
       const retryAfter = (reply.type === 'veto' ? reply.retryAfterMs : undefined) ?? Math.max(t.renewIntervalMs, state.masterDownIntervalMs);
       const offerUntil = state.offerUntil ?? null;
-      if (!state.vrrpWants && offerUntil !== null && now + retryAfter < offerUntil) {
-        // Claiming on an offer: the offered lease waits for this claim, so ask again (the veto may
-        // come from a replica that has not seen the offer, or from a write that did not land).
+      if (offerUntil !== null && now + retryAfter < offerUntil) {
+        // Claiming on an offer (also when VRRP asked too: the offer came while VRRP's claim was in
+        // flight, and this veto answers that older claim): the offered lease waits for this claim, so
+        // ask again (the veto may come from a replica that has not seen the offer, or from a write
+        // that did not land).
         const next: HolderState = { ...state, claimAt: now + retryAfter };
         return same(next, `claim of the offered lease ${what}: ${why}; claiming again in ${ms(retryAfter)} (the offer stands ${ms(offerUntil - now)} more)`);
       }

@@ -409,3 +409,15 @@ describe('holder: a veto episode (a live holder vetoes VRRP\'s claims)', () => {
     assert.equal(left.state.vetoes, 0);
   });
 });
+
+describe('holder: an offer that comes while VRRP\'s claim is in flight', () => {
+  test('the veto of that older claim does not drop the offer: claimed again after retryAfterMs while it stands', () => {
+    const r = run(failsafe, [[0, gateway('up')], [1000, want()], [1005, { type: 'offer', epoch: 8, reason: 'web2 was fenced', eligible: true }], [1010, veto(1, 250)]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.actions, []);
+    assert.equal(nextHolderDeadline(failsafe, r.state), 1260);
+    assert.match(r.reason, /claim of the offered lease vetoed: holder web2 is alive; claiming again in 250 ms/);
+    const again = holderStep(failsafe, r.state, tick, 1260);
+    assert.deepEqual(again.actions, [{ type: 'sendClaim', requestId: 2 }]);
+  });
+});
