@@ -173,6 +173,32 @@ describe('the soak invariant checker', () => {
     assert.match(r2.reason!, /not observed after t=1000 ms/);
   });
 
+  test('a SIGKILLed agent\'s stale VIP beside the new holder, on a pair without fencing: counted as stale VIP within the bound, a violation past it or with fencing', () => {
+    const spans = [
+      { fromMs: 0, toMs: 1000, holders: ['a2'] },
+      { fromMs: 1000, toMs: 1500, holders: ['a2'] },
+      { fromMs: 1500, toMs: 1800, holders: ['a2', 'b2'] },
+      { fromMs: 1800, toMs: 9000, holders: ['b2'] },
+    ];
+    const killed = [{ host: 'a2', fromMs: 1000, toMs: 4000, why: 'its agent was SIGKILLed', cause: 'agent-killed' as const }];
+    const within = checkOneHolder({ instance: 'VI_2', hosts: ['a2', 'b2'], spans, staleVipBoundMs: 5000 }, killed);
+    assert.deepEqual(within.violations, []);
+    assert.equal(within.splitBrainMs, 300);
+    assert.equal(within.staleVipMs, 300);
+    assert.match(within.tolerated[0]!, /the stale VIP of a2, whose agent was SIGKILLed, before its cleanup/);
+
+    const past = checkOneHolder({ instance: 'VI_2', hosts: ['a2', 'b2'], spans, staleVipBoundMs: 500 }, killed);
+    assert.equal(past.violations.length, 1);
+    assert.equal(past.staleVipMs, 0);
+
+    const fenced = checkOneHolder({ instance: 'VI_2', hosts: ['a2', 'b2'], spans }, killed);
+    assert.equal(fenced.violations.length, 1);
+
+    // A second holder whose agent was not killed (hung, say) is never stale.
+    const hung = checkOneHolder({ instance: 'VI_2', hosts: ['a2', 'b2'], spans, staleVipBoundMs: 5000 }, [{ host: 'a2', fromMs: 1000, toMs: 4000, why: 'its agent was SIGSTOPped' }]);
+    assert.equal(hung.violations.length, 1);
+  });
+
   test('split-brain sums every stretch with two holders', () => {
     const r = checkOneHolder({
       instance: 'VI_3',

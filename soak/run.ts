@@ -18,8 +18,8 @@ import { NATS_SERVER } from '../test/lab/nats.js';
 import { NGINX } from '../test/lab/nginx.js';
 import { summarizeClient } from '../test/lab/client.js';
 import { sleep, waitUntil } from '../test/lab/wait.js';
-import { checkSoak, type InstanceTrace, type StoredEvent } from './invariants.js';
-import { BOUNDS, fencedPowerOn, markIneligible, startRandomFault, type FaultContext } from './faults.js';
+import { checkSoak, eligibleAt, type InstanceTrace, type StoredEvent } from './invariants.js';
+import { BOUNDS, STALE_VIP_BOUND_MS, fencedPowerOn, markIneligible, startRandomFault, type FaultContext } from './faults.js';
 import { CLUSTER, MAX_SOAK_PAIRS, startObservers, startSoakLab, type SoakLab } from './lab.js';
 import { journaledLastSeq, readStream, type StreamRead } from './events.js';
 import { buildSummary, type RssReading } from './summary.js';
@@ -112,6 +112,7 @@ async function main(): Promise<number> {
       fenceCount: new Map(),
       natsDown: false,
       arbiterDown: false,
+      failsafeCuts: 0,
       labErrors: [],
       restartsOnFailure: [],
     };
@@ -123,6 +124,9 @@ async function main(): Promise<number> {
 
     // Fences: a powered-off host is out until the fenced-power-on fault brings it back.
     let fencesSeen = 0;
+    /** Fences of a host that had no fault on it then (its agent judged silent under load, say). */
+    const unprovokedFences: Array<{ node: string; atMs: number }> = [];
+    let lastFenceMs = 0;
     let stopping = false;
     const fenceWatch = setInterval(() => {
       while (fencesSeen < s.fence.operations.length) {
@@ -130,10 +134,14 @@ async function main(): Promise<number> {
         if (op.doneNs === undefined) break;
         fencesSeen++;
         const node = op.node;
+        const atMs = rel(op.requestedNs);
+        lastFenceMs = Math.max(lastFenceMs, atMs);
+        const unprovoked = eligibleAt(node, atMs, ctx.ineligible);
+        if (unprovoked) unprovokedFences.push({ node, atMs: Math.round(atMs) });
         ctx.off.add(node);
         ctx.fenceCount.set(node, (ctx.fenceCount.get(node) ?? 0) + 1);
         const endOff = markIneligible(ctx, node, 'it was powered off by a fence', rel(op.requestedNs));
-        log(`fence: ${node} powered off via ${op.via} (${(Number(op.doneNs - op.requestedNs) / 1e6).toFixed(0)} ms after the request)`);
+        log(`fence: ${node} powered off via ${op.via} (${(Number(op.doneNs - op.requestedNs) / 1e6).toFixed(0)} ms after the request)${unprovoked ? ': UNPROVOKED, no fault was on it' : ''}`);
         const delay = stopping ? 500 : rng.int(3000, 8000);
         track(sleep(delay).then(() => fencedPowerOn(ctx, node, endOff)));
       }
@@ -171,9 +179,13 @@ async function main(): Promise<number> {
     const windDown = nowMs() + 5 * 60_000;
     while ((inflight.size > 0 || ctx.off.size > 0) && nowMs() < windDown) await Promise.race([sleep(1000), ...inflight]);
     if (inflight.size > 0 || ctx.off.size > 0) ctx.labErrors.push(`wind-down: after 5 min, ${inflight.size} fault(s) still in flight, powered off: ${[...ctx.off].join(', ') || 'none'}`);
+    // Quiet: nothing in flight, nobody powered off, and the longest bound passed since the last step or fence.
     const settleMs = Math.max(...Object.values(BOUNDS).flatMap((b) => [b.injected, b.restored]));
-    log(`everything restored; ${settleMs} ms for the last bounds`);
-    await sleep(settleMs);
+    log(`everything restored; waiting for ${settleMs} ms without a step or a fence`);
+    const lastStep = (): number => Math.max(lastFenceMs, ...ctx.faults.flatMap((f) => f.expectations.map((e) => e.atMs)));
+    const quietDeadline = nowMs() + 5 * 60_000;
+    while (nowMs() < quietDeadline && (inflight.size > 0 || ctx.off.size > 0 || ctx.now() - lastStep() < settleMs)) await sleep(500);
+    if (nowMs() >= quietDeadline) ctx.labErrors.push(`wind-down: no ${settleMs} ms without a fence or a step within 5 min (fences went on)`);
     clearInterval(fenceWatch);
     clearInterval(liveWatch);
 
@@ -189,6 +201,7 @@ async function main(): Promise<number> {
       instances.push({
         instance: p.instance,
         hosts: p.hosts.map((h) => h.name),
+        ...(p.fencing === 'off' ? { staleVipBoundMs: STALE_VIP_BOUND_MS } : {}),
         spans: sb.holders.map((h) => ({ fromMs: rel(h.fromNs), toMs: rel(h.toNs), holders: h.holders })),
       });
     }
@@ -244,6 +257,7 @@ async function main(): Promise<number> {
       runnerRssKb: { start: runnerStart, end: runnerEnd },
       labErrors: ctx.labErrors,
       restartsOnFailure: ctx.restartsOnFailure,
+      fences: { total: fencesSeen, unprovoked: unprovokedFences },
       logs: lab.dir,
     });
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -21,6 +21,7 @@ export interface SummaryInput {
   runnerRssKb: { start: number; end: number };
   labErrors: string[];
   restartsOnFailure: string[];
+  fences: { total: number; unprovoked: Array<{ node: string; atMs: number }> };
   logs: string;
 }
 
@@ -32,6 +33,9 @@ export interface SoakSummary {
   pairs: SummaryInput['pairs'];
   faultsInjected: { total: number; byKind: Record<string, number> };
   splitBrainMs: Record<string, number>;
+  /** Of splitBrainMs: a SIGKILLed agent's stale VIP before its cleanup, on a pair without fencing (tolerated, LAB.md "agent killed"). */
+  staleVipMs: Record<string, number>;
+  tolerated: string[];
   events: { stored: number; lost: number; duplicated: number; perNode: Record<string, { journaled: number; stored: number; missing: Array<[number, number]> }> };
   worstDowntimeMs: Record<string, number>;
   /** Per kind: the slowest time to a correct holder after a step, and its bound. */
@@ -42,6 +46,8 @@ export interface SoakSummary {
   labErrors: string[];
   /** Starts that failed and were retried as systemd would (not violations; each is worth a look). */
   restartsOnFailure: string[];
+  /** Hosts powered off by the arbiter's fence; unprovoked: no fault was on the host then. */
+  fences: { total: number; unprovoked: Array<{ node: string; atMs: number }> };
   logs: string;
 }
 
@@ -79,6 +85,8 @@ export function buildSummary(input: SummaryInput): SoakSummary {
     pairs: input.pairs,
     faultsInjected: { total: input.faults.length, byKind },
     splitBrainMs: input.verdict.splitBrainMs,
+    staleVipMs: input.verdict.staleVipMs,
+    tolerated: input.verdict.tolerated,
     events: input.verdict.events,
     worstDowntimeMs,
     worstSettleMs,
@@ -87,6 +95,7 @@ export function buildSummary(input: SummaryInput): SoakSummary {
     violations: input.verdict.violations.map((v) => `${v.invariant}: ${v.reason}`),
     labErrors: input.labErrors,
     restartsOnFailure: input.restartsOnFailure,
+    fences: input.fences,
     logs: input.logs,
   };
 }
