@@ -9,15 +9,16 @@
  * - The chain rule (lease-chain.ts) makes the compare-and-set exact even where
  *   the server is not (nats-server before 2.9.21 on a replicated bucket may
  *   store two writes naming the same revision, nats-server#4320): every value
- *   written carries `prev`, the revision it builds on, and a record whose
- *   `prev` is not the key's last valid revision is void. Every read below
- *   (watch, read, readAll) sees only valid records.
+ *   written carries a link (`chain: { id, prev, n }`) naming the record it
+ *   builds on, and a record that does not build on the key's last valid
+ *   record is void. Every read below (watch, read, readAll) sees only valid
+ *   records.
  * - write(): a publish expecting the key's last record (its head, normally
  *   the revision it builds on; void records after that are stepped over).
  *   On a server with the bug and a replicated bucket, the write is then
- *   checked: the key's records from the revision it builds on to the new one
- *   are read from the stream leader, and the write counts only if it is
- *   valid. The result is a WriteOutcome: ok with the new revision, `conflict`
+ *   checked: the key's records after the one the server expected, up to the
+ *   new one, are read from the stream leader, and the write counts only if
+ *   it is valid. The result is a WriteOutcome: ok with the new revision, `conflict`
  *   (another writer got there first, refused by the server or void by the
  *   rule; the key's current valid entry is read back so the view can follow
  *   at once), or `unavailable` / `timeout` (the write may or may not have
@@ -26,13 +27,14 @@
  *   replicas', so the view follows the KV; void records are skipped, logged
  *   and counted.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { KvWatchInclude, type JetStreamClient, type JetStreamManager, type KV, type KvEntry, type MsgRequest, type NatsConnection, type StoredMsg } from 'nats';
 import { z } from 'zod';
 import { KqError } from '../../../libs/common/src/errors.js';
 import type { Logger } from '../../../libs/common/src/log.js';
 import { LEASE_BUCKET } from '../../../libs/arbiter/src/protocol.js';
 import type { LeaseEntry, LeaseValue, WriteLeaseAction, WriteOutcome } from '../../../libs/arbiter/src/types.js';
-import { judgeChain, type ChainRecord, type ChainStart } from './lease-chain.js';
+import { judgeChain, judgeRecord, type ChainLink, type ChainRecord, type ChainStart, type LastValid } from './lease-chain.js';
 
 const epochMs = z.number().finite().nonnegative();
 const outgoingSchema = z.object({ node: z.string(), epoch: z.number().int().nonnegative(), grantedAt: epochMs, until: epochMs });
@@ -66,7 +68,7 @@ export interface LeaseStoreOptions {
    * Tests only. `auto` (default): the chain rule is applied by every read, and
    * writes are checked when the server has nats-server#4320 and the bucket is
    * replicated. `always`: writes are checked on any server. `off`: the
-   * compare-and-set as it was before the rule (no `prev` written, no check,
+   * compare-and-set as it was before the rule (no link written, no check,
    * every record read as it is), to show what the rule prevents.
    */
   chainRule?: 'auto' | 'always' | 'off';
@@ -132,22 +134,31 @@ export interface LeaseRecord extends ChainRecord {
   readonly entry: LeaseEntry | null;
 }
 
-/**
- * A record as stored: `operation` is the KV operation (PUT, DEL, PURGE).
- * `prev` is read leniently: anything but a non-negative integer counts as
- * none (the record is then valid, as an older arbiter's).
- */
-export function decodeRecord(key: string, seq: number, operation: string, bytes: Uint8Array, log?: Logger): LeaseRecord {
-  if (operation === 'DEL' || operation === 'PURGE') return { key, seq, prev: null, entry: null };
-  const json = parseJson(bytes);
-  const p = (json as { prev?: unknown } | undefined)?.prev;
-  const prev = typeof p === 'number' && Number.isSafeInteger(p) && p >= 0 ? p : null;
-  return { key, seq, prev, entry: leaseFromJson(json, seq, log, key) };
+const linkId = z.string().min(1).max(64);
+const linkSchema = z.object({ id: linkId, prev: linkId.nullable(), n: z.number().int().min(1) });
+
+/** A fresh record id for a write's link. */
+export function newRecordId(): string {
+  return randomBytes(9).toString('base64url');
 }
 
-/** The value as stored; `prev`: the revision it builds on (the chain rule), omitted when undefined. */
-export function encodeLease(value: LeaseValue, prev?: number): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(prev === undefined ? value : { ...value, prev }));
+/**
+ * A record as stored: `operation` is the KV operation (PUT, DEL, PURGE). The
+ * link is read leniently: a value without a well-formed `chain` is unlinked
+ * (valid, as an older arbiter's), its id derived from its bytes.
+ */
+export function decodeRecord(key: string, seq: number, operation: string, bytes: Uint8Array, log?: Logger): LeaseRecord {
+  if (operation === 'DEL' || operation === 'PURGE') return { key, seq, id: `marker@${seq}`, link: 'deleted', entry: null };
+  const json = parseJson(bytes);
+  const entry = leaseFromJson(json, seq, log, key);
+  const chain = linkSchema.safeParse((json as { chain?: unknown } | undefined)?.chain);
+  if (chain.success) return { key, seq, id: chain.data.id, link: { prev: chain.data.prev, n: chain.data.n }, entry };
+  return { key, seq, id: `h:${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}`, link: 'unlinked', entry };
+}
+
+/** The value as stored, with its link when given (the chain rule). */
+export function encodeLease(value: LeaseValue, chain?: { id: string } & ChainLink): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(chain === undefined ? value : { ...value, chain }));
 }
 
 /** Is `version` ("2.9.10", "v2.10.4-beta") below `min`? An unparsable version is not. */
@@ -165,40 +176,67 @@ function isWrongLastSequence(e: unknown): boolean {
   return err?.api_error?.err_code === 10071 || /wrong last sequence/i.test(err?.message ?? '');
 }
 
-
-/** What is known of a key: every record up to `head` judged; `valid` its last valid record (entry null: a delete or purge). */
-export interface KeyState {
-  readonly head: number;
-  readonly valid: { readonly seq: number; readonly entry: LeaseEntry | null } | null;
+/** A valid record as a write builds on it: where it is, its id and generation, what it says (null: a delete marker). */
+export interface ValidRecord {
+  readonly seq: number;
+  readonly id: string;
+  /** Its generation (0 when unlinked or a marker). */
+  readonly n: number;
+  readonly deleted: boolean;
+  readonly entry: LeaseEntry | null;
 }
 
-/** A key's records judged by the chain rule: its head and last valid record. */
-export function keyStateOf(records: readonly LeaseRecord[], start: ChainStart): KeyState & { voids: { seq: number; prev: number | null; reason: string }[] } {
+/** What is known of a key: every record up to `head` (id `headId`) judged; `valid` its last valid record. */
+export interface KeyState {
+  readonly head: number;
+  readonly headId: string;
+  readonly valid: ValidRecord | null;
+}
+
+export function validRecord(r: LeaseRecord): ValidRecord {
+  return { seq: r.seq, id: r.id, n: typeof r.link === 'object' ? r.link.n : 0, deleted: r.link === 'deleted', entry: r.entry };
+}
+
+const lastOf = (v: ValidRecord | null): LastValid => (v ? { id: v.id, deleted: v.deleted } : null);
+
+/**
+ * A key's records judged by the chain rule: its head and last valid record
+ * (`prior` when none of the records is valid in `after` mode), and the void
+ * records with their reason.
+ */
+export function keyStateOf(records: readonly LeaseRecord[], start: ChainStart, prior: ValidRecord | null = null): KeyState & { voids: { seq: number; id: string; reason: string }[] } {
   const j = judgeChain(records, start);
-  const voids = j.verdicts.flatMap((v, i) => (v.valid ? [] : [{ seq: v.seq, prev: records[i]!.prev, reason: v.reason }]));
-  const head = records.length > 0 ? records[records.length - 1]!.seq : 'after' in start ? start.after : 0;
-  const rec = j.lastValid === null ? undefined : records.find((r) => r.seq === j.lastValid);
-  return { head, valid: rec ? { seq: rec.seq, entry: rec.entry } : null, voids };
+  const voids = j.verdicts.flatMap((v, i) => (v.valid ? [] : [{ seq: v.seq, id: records[i]!.id, reason: v.reason }]));
+  const last = records[records.length - 1];
+  const valid = j.lastValid >= 0 ? validRecord(records[j.lastValid]!) : 'after' in start ? prior : null;
+  return { head: last?.seq ?? 0, headId: last?.id ?? '', valid, voids };
 }
 
 /**
- * What a compare-and-set expecting `expectedRevision` (0: the key has no live
- * value) writes, from what is known of the key:
- * - `anchor`: the revision it builds on, its `prev`: the expected revision,
- *   or for 0 the key's delete marker when that is its last valid record;
+ * Where a compare-and-set expecting `expectedRevision` (0: the key has no live
+ * value) stands, from what is known of the key:
+ * - `anchor`: the revision it builds on: the expected revision, or for 0 the
+ *   key's delete marker when that is its last valid record (else 0);
  * - `expected`: the key's last record the server must see: the head when
  *   everything after the anchor is known to be void, else the anchor itself.
  */
 export function casPlan(expectedRevision: number, known: KeyState | undefined): { anchor: number; expected: number } {
-  const anchor = expectedRevision > 0 ? expectedRevision : known?.valid && known.valid.entry === null ? known.valid.seq : 0;
+  const anchor = expectedRevision > 0 ? expectedRevision : known?.valid?.deleted ? known.valid.seq : 0;
   const expected = known && known.head > anchor && (known.valid?.seq ?? 0) === anchor ? known.head : anchor;
   return { anchor, expected };
+}
+
+/** What a write builds on: the record (null: no live value) and its own link. */
+export function linkOnto(on: ValidRecord | null, id: string): { id: string } & ChainLink {
+  return on === null || on.deleted ? { id, prev: null, n: 1 } : { id, prev: on.id, n: on.n + 1 };
 }
 
 type Proof = { valid: true } | { valid: false; detail: string } | { valid: null; detail: string };
 
 /** Buffered history is delivered at the latest after this long, even if the watch never said it was done. */
 const INITIAL_FLUSH_MS = 5000;
+/** Records remembered per key (id and generation by revision), for the writes building on them. */
+const REMEMBERED_PER_KEY = 64;
 
 export class LeaseStore {
   readonly bucket: string;
@@ -215,6 +253,8 @@ export class LeaseStore {
   private readonly onVerify: LeaseStoreOptions['onVerify'];
   /** Per key, the latest complete knowledge (from the watch, the checks, the reads); replaced only by a later head. */
   private readonly known = new Map<string, KeyState>();
+  /** Per key, the records seen lately by revision: what a write building on one of them needs. */
+  private readonly seen = new Map<string, Map<number, ValidRecord>>();
   private watching = true;
   private watcher: { stop(): void } | null = null;
 
@@ -281,7 +321,7 @@ export class LeaseStore {
       // same revision could both be stored (measured: both stored in most of the races on 2.9.10).
       opts.log?.warn(
         { bucket, serverVersion: version, replicas, history },
-        `nats-server ${version} may store two compare-and-sets on the same revision of a replicated stream (nats-server#4320, fixed in 2.9.21): the chain rule is in force, every lease write is checked on the stream leader after it is stored and counts only if it builds on the key's last valid revision (one msg get more per write); upgrading the NATS servers removes the check`,
+        `nats-server ${version} may store two compare-and-sets on the same revision of a replicated stream (nats-server#4320, fixed in 2.9.21): the chain rule is in force, every lease write is checked on the stream leader after it is stored and counts only if it builds on the key's last valid record (two msg gets more per write); upgrading the NATS servers removes the check`,
       );
     }
     if (rule !== 'off' && history < 2) {
@@ -303,7 +343,27 @@ export class LeaseStore {
 
   private learn(key: string, state: KeyState): void {
     const cur = this.known.get(key);
-    if (!cur || state.head > cur.head) this.known.set(key, { head: state.head, valid: state.valid });
+    if (!cur || state.head > cur.head) this.known.set(key, { head: state.head, headId: state.headId, valid: state.valid });
+  }
+
+  private remember(r: LeaseRecord): LeaseRecord {
+    let m = this.seen.get(r.key);
+    if (!m) this.seen.set(r.key, (m = new Map()));
+    m.set(r.seq, validRecord(r));
+    if (m.size > REMEMBERED_PER_KEY) m.delete(m.keys().next().value!);
+    return r;
+  }
+
+  private decode(key: string, seq: number, operation: string, bytes: Uint8Array): LeaseRecord {
+    return this.remember(decodeRecord(key, seq, operation, bytes, this.log));
+  }
+
+  /** The record of `key` at `revision`: remembered, else read from the stream leader; null when it is not one of the key's. */
+  private async recordAt(key: string, revision: number): Promise<ValidRecord | null> {
+    const mine = this.seen.get(key)?.get(revision);
+    if (mine) return mine;
+    const m = await this.nextOf(key, revision);
+    return m && m.seq === revision ? validRecord(this.recordOf(key, m)) : null;
   }
 
   /** One compare-and-set. Never throws. */
@@ -318,30 +378,39 @@ export class LeaseStore {
   private async writeOnce(w: WriteLeaseAction): Promise<WriteResult> {
     const known = this.rule ? this.known.get(w.key) : undefined;
     const { anchor, expected } = casPlan(w.expectedRevision, known);
+    let on: ValidRecord | null = null;
+    if (this.rule && w.expectedRevision > 0) {
+      on = await this.recordAt(w.key, w.expectedRevision);
+      if (on === null) return this.conflict(w.key, `revision ${w.expectedRevision} is not a record of ${w.key}`);
+    } else if (this.rule && known?.valid?.deleted && known.valid.seq === anchor) {
+      on = known.valid;
+    }
+    const link = this.rule ? linkOnto(on, newRecordId()) : undefined;
     let revision: number;
     try {
-      revision = await this.kv.put(w.key, encodeLease(w.value, this.rule ? anchor : undefined), { previousSeq: expected });
+      revision = await this.kv.put(w.key, encodeLease(w.value, link), { previousSeq: expected });
     } catch (e) {
       if (isWrongLastSequence(e)) return this.conflict(w.key, (e as Error).message, (e as Error).message);
       const code = (e as { code?: string }).code;
       if (code === 'TIMEOUT' || /timeout/i.test((e as Error).message ?? '')) return { outcome: { ok: false, error: 'timeout', detail: (e as Error).message } };
       return { outcome: { ok: false, error: 'unavailable', detail: `${code ? `${code} ` : ''}${(e as Error).message}` } };
     }
-    const entry: LeaseEntry = { revision, value: w.value };
+    if (!link) return { outcome: { ok: true, revision } };
+    const ours = this.remember({ key: w.key, seq: revision, id: link.id, link: { prev: link.prev, n: link.n }, entry: { revision, value: w.value } });
     if (!this.checksWrites) {
       // The server refused anything but `expected` as the last record: all up to `revision` is known when all up to `expected` was.
-      if (this.rule && (known ? known.head === expected : expected === 0)) this.learn(w.key, { head: revision, valid: { seq: revision, entry } });
+      if (known ? known.head === expected : expected === 0) this.learn(w.key, { head: revision, headId: ours.id, valid: validRecord(ours) });
       return { outcome: { ok: true, revision } };
     }
-    const proof = await this.prove(w.key, anchor, revision, entry);
+    const proof = await this.prove(w.key, on, expected, ours);
     if (proof.valid === true) return { outcome: { ok: true, revision } };
     if (proof.valid === false) {
       this.stats.voidWritten++;
-      this.log?.warn({ key: w.key, revision, builtOn: anchor, detail: proof.detail }, 'lease write stored but void by the chain rule (nats-server#4320): answered as a conflict');
+      this.log?.warn({ key: w.key, revision, builtOn: w.expectedRevision, detail: proof.detail }, 'lease write stored but void by the chain rule (nats-server#4320): answered as a conflict');
       return this.conflict(w.key, `revision ${revision} stored but void: ${proof.detail}`);
     }
     this.stats.unproven++;
-    this.log?.warn({ key: w.key, revision, builtOn: anchor, detail: proof.detail }, 'lease write stored but not proven valid or void: answered as unavailable');
+    this.log?.warn({ key: w.key, revision, builtOn: w.expectedRevision, detail: proof.detail }, 'lease write stored but not proven valid or void: answered as unavailable');
     return { outcome: { ok: false, error: 'unavailable', detail: `revision ${revision} stored, but whether it won its compare-and-set is unknown: ${proof.detail}` } };
   }
 
@@ -372,25 +441,29 @@ export class LeaseStore {
   }
 
   private recordOf(key: string, m: StoredMsg): LeaseRecord {
-    return decodeRecord(key, m.seq, m.header?.get('KV-Operation') || 'PUT', m.data, this.log);
+    return this.decode(key, m.seq, m.header?.get('KV-Operation') || 'PUT', m.data);
   }
 
   /**
-   * Is `revision` (just stored, building on `anchor`) valid? Reads the key's
-   * records from the anchor to it on the stream leader and applies the rule.
-   * Unproven (null) when they cannot all be read: the anchor is gone from the
-   * bucket (history or purge; then records between may be gone too), or the
-   * revision is not there in time.
+   * Is `ours` (just stored) valid? The server took `expected` as the key's
+   * last record, so the records that may have beaten it are those after
+   * `expected`: they are read from the stream leader up to ours, and the rule
+   * applied from `on`, the record ours builds on (the key's last valid one
+   * at `expected`, every record between them being known void). Unproven
+   * (null) when they cannot all be read: `expected` is gone from the bucket
+   * afterwards (history or purge; then records after it may have gone too)
+   * or is another record than the one expected, or ours is not there in time.
    */
-  private async prove(key: string, anchor: number, revision: number, entry: LeaseEntry): Promise<Proof> {
+  private async prove(key: string, on: ValidRecord | null, expected: number, ours: LeaseRecord): Promise<Proof> {
     const started = performance.now();
+    const revision = ours.seq;
     let gets = 0;
     let result: Proof;
     try {
       result = await (async (): Promise<Proof> => {
         const deadline = Date.now() + this.writeTimeoutMs;
         const records: LeaseRecord[] = [];
-        for (let from = anchor + 1; ; ) {
+        for (let from = expected + 1; ; ) {
           gets++;
           const m = await this.nextOf(key, from);
           if (m === null) {
@@ -401,31 +474,31 @@ export class LeaseStore {
             return { valid: null, detail: `revision ${revision} is not on the stream leader after ${this.writeTimeoutMs} ms` };
           }
           if (m.seq > revision) return { valid: null, detail: `revision ${revision} is no longer in the bucket (history or purge)` };
-          records.push(m.seq === revision ? { key, seq: revision, prev: anchor, entry } : this.recordOf(key, m));
+          records.push(m.seq === revision ? ours : this.recordOf(key, m));
           if (m.seq === revision) break;
           from = m.seq + 1;
         }
-        // Read after the records: the bucket drops a key's records oldest first, so while the anchor
+        // Read after the records: the bucket drops a key's records oldest first, so while `expected`
         // is still there, none after it was gone when they were read.
-        let anchorEntry: LeaseEntry | null = null;
-        if (anchor > 0) {
+        if (expected > 0) {
           gets++;
-          const m = await this.nextOf(key, anchor);
-          if (m === null || m.seq !== anchor) return { valid: null, detail: `revision ${anchor} it builds on is no longer in the bucket (history or purge), so records after it may have gone unread` };
-          anchorEntry = this.recordOf(key, m).entry;
+          const m = await this.nextOf(key, expected);
+          if (m === null || m.seq !== expected) return { valid: null, detail: `revision ${expected} is no longer in the bucket (history or purge), so records after it may have gone unread` };
+          const was = this.seen.get(key)?.get(expected);
+          const is = this.recordOf(key, m);
+          if (was && was.id !== is.id) return { valid: null, detail: `revision ${expected} on the stream leader is another record (${is.id}) than the one expected (${was.id}): its replicas number the records differently` };
         }
-        const state = keyStateOf(records, { after: anchor });
-        const valid = state.valid?.seq === revision;
-        this.learn(key, state.valid === null && anchor > 0 ? { head: state.head, valid: { seq: anchor, entry: anchorEntry } } : state);
-        if (valid) return { valid: true };
-        const winner = records.find((r) => r.prev === anchor && r.seq !== revision);
+        const state = keyStateOf(records, { after: lastOf(on) }, on);
+        if (state.valid && state.valid.seq !== on?.seq) this.learn(key, state);
+        if (state.valid?.id === ours.id) return { valid: true };
+        const winner = records.find((r) => r.id !== ours.id && state.voids.every((v) => v.id !== r.id));
         return {
           valid: false,
-          detail: winner ? `revision ${winner.seq} was stored first on revision ${anchor} (nats-server#4320)` : (state.voids.find((v) => v.seq === revision)?.reason ?? 'void'),
+          detail: winner ? `revision ${winner.seq} was stored first on the same record (nats-server#4320)` : (state.voids.find((v) => v.id === ours.id)?.reason ?? 'void'),
         };
       })();
     } catch (e) {
-      result = { valid: null, detail: `the records after revision ${anchor} could not be read: ${(e as Error).message}` };
+      result = { valid: null, detail: `the records after revision ${expected} could not be read: ${(e as Error).message}` };
     }
     this.stats.checked++;
     this.stats.checkGets += gets;
@@ -436,13 +509,13 @@ export class LeaseStore {
   /** The key's retained records, oldest first. */
   private async history(key: string): Promise<LeaseRecord[]> {
     const out: LeaseRecord[] = [];
-    for await (const e of await this.kv.history({ key })) out.push(decodeRecord(e.key, e.revision, e.operation, e.value, this.log));
+    for await (const e of await this.kv.history({ key })) out.push(this.decode(e.key, e.revision, e.operation, e.value));
     return out;
   }
 
   /** A key's retained records judged as a window (helped by what is known), learnt. */
-  private judgeHistory(key: string, records: LeaseRecord[]): KeyState & { voids: { seq: number; prev: number | null; reason: string }[] } {
-    const knownValid = this.known.get(key)?.valid?.seq;
+  private judgeHistory(key: string, records: LeaseRecord[]): KeyState & { voids: { seq: number; id: string; reason: string }[] } {
+    const knownValid = this.known.get(key)?.valid?.id;
     const state = keyStateOf(records, { window: true, ...(knownValid !== undefined ? { knownValid } : {}) });
     this.learn(key, state);
     return state;
@@ -457,14 +530,19 @@ export class LeaseStore {
     }
     const last = await this.getMsg({ last_by_subj: this.subjectOf(key) });
     if (last === null) return null;
-    const known = this.known.get(key);
-    if (known && known.head === last.seq && known.valid) return known.valid.entry;
     const rec = this.recordOf(key, last);
-    if (rec.prev === null) {
-      this.learn(key, { head: rec.seq, valid: { seq: rec.seq, entry: rec.entry } });
+    const known = this.known.get(key);
+    if (known && known.headId === rec.id && known.valid) return known.valid.entry;
+    if (typeof rec.link !== 'object') {
+      this.learn(key, { head: rec.seq, headId: rec.id, valid: validRecord(rec) });
       return rec.entry;
     }
     const state = this.judgeHistory(key, await this.history(key));
+    if (state.valid?.id === rec.id) {
+      // The leader's own numbering of it: a compare-and-set names it so.
+      this.learn(key, { head: rec.seq, headId: rec.id, valid: validRecord(rec) });
+      return rec.entry;
+    }
     return state.valid?.entry ?? null;
   }
 
@@ -473,7 +551,7 @@ export class LeaseStore {
     const byKey = new Map<string, LeaseRecord[]>();
     for await (const e of await this.kv.history({ key: `${this.prefix}>` })) {
       const list = byKey.get(e.key) ?? [];
-      list.push(decodeRecord(e.key, e.revision, e.operation, e.value, this.log));
+      list.push(this.decode(e.key, e.revision, e.operation, e.value));
       byKey.set(e.key, list);
     }
     const out = new Map<string, LeaseEntry>();
@@ -524,16 +602,17 @@ export class LeaseStore {
         for (const [key, records] of held) {
           const instance = this.instanceOf(key);
           if (instance === null) continue;
+          const lastRec = records[records.length - 1]!;
           if (!this.rule) {
-            chains.set(key, { head: records[records.length - 1]!.seq, valid: null });
-            onEntry(instance, records[records.length - 1]!.entry);
+            chains.set(key, { head: lastRec.seq, headId: lastRec.id, valid: null });
+            onEntry(instance, lastRec.entry);
             continue;
           }
           const state = this.judgeHistory(key, records);
           chains.set(key, state);
           if (state.voids.length > 0) this.log?.info({ key, voids: state.voids.map((v) => v.seq) }, 'void lease records in the history (nats-server#4320 races); not read');
           if (state.valid) onEntry(instance, state.valid.entry);
-          else this.log?.error({ key, records: records.map((r) => r.seq) }, 'no valid lease record in the key\'s retained history; the key is ignored until its next valid write');
+          else this.log?.error({ key, records: records.map((r) => r.seq) }, "no valid lease record in the key's retained history; the key is ignored until its next valid write");
         }
         onInitialized?.();
       };
@@ -546,23 +625,24 @@ export class LeaseStore {
       const live = (rec: LeaseRecord): void => {
         const instance = this.instanceOf(rec.key);
         if (instance === null) return;
-        const chain = chains.get(rec.key);
         if (!this.rule) {
           onEntry(instance, rec.entry);
           return;
         }
-        const start: ChainStart = chain?.valid ? { after: chain.valid.seq } : chain || !complete ? { window: true } : { after: 0 };
-        const state = keyStateOf([rec], start);
-        if (state.valid?.seq === rec.seq) {
+        const chain = chains.get(rec.key);
+        const start: ChainStart = chain?.valid ? { after: lastOf(chain.valid) } : chain || !complete ? { window: true } : { after: null };
+        const verdict = 'after' in start ? judgeRecord(start.after, rec) : judgeChain([rec], start).verdicts[0]!;
+        if (verdict.valid) {
+          const state = { head: rec.seq, headId: rec.id, valid: validRecord(rec) };
           chains.set(rec.key, state);
           this.learn(rec.key, state);
           onEntry(instance, rec.entry);
         } else {
-          const next = { head: rec.seq, valid: chain?.valid ?? null };
-          chains.set(rec.key, next);
-          this.learn(rec.key, next);
+          const state = { head: rec.seq, headId: rec.id, valid: chain?.valid ?? null };
+          chains.set(rec.key, state);
+          this.learn(rec.key, state);
           this.stats.voidSkipped++;
-          this.log?.warn({ key: rec.key, revision: rec.seq, prev: rec.prev, reason: state.voids[0]?.reason }, 'void lease record skipped (a compare-and-set the server should have refused, nats-server#4320)');
+          this.log?.warn({ key: rec.key, revision: rec.seq, id: rec.id, reason: verdict.reason }, 'void lease record skipped (a compare-and-set the server should have refused, nats-server#4320)');
         }
       };
       try {
@@ -580,7 +660,7 @@ export class LeaseStore {
         iterReady = true;
         if (natsDone && iter.getReceived() === 0) flush(true);
         for await (const e of iter as AsyncIterable<KvEntry>) {
-          const rec = decodeRecord(e.key, e.revision, e.operation, e.value, this.log);
+          const rec = this.decode(e.key, e.revision, e.operation, e.value);
           if (buffered !== null) {
             const list = buffered.get(rec.key) ?? [];
             list.push(rec);
