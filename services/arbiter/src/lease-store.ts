@@ -532,18 +532,17 @@ export class LeaseStore {
     if (last === null) return null;
     const rec = this.recordOf(key, last);
     const known = this.known.get(key);
-    if (known && known.headId === rec.id && known.valid) return known.valid.entry;
-    if (typeof rec.link !== 'object') {
-      this.learn(key, { head: rec.seq, headId: rec.id, valid: validRecord(rec) });
+    // The key's last record is valid: it is returned as the stream leader numbers it, the numbering the
+    // server's compare-and-set checks (a watch placed on a follower may number records otherwise).
+    let lastValid: ValidRecord | null;
+    if (known && known.headId === rec.id && known.valid) lastValid = known.valid;
+    else if (typeof rec.link !== 'object') lastValid = validRecord(rec);
+    else lastValid = this.judgeHistory(key, await this.history(key)).valid;
+    if (lastValid?.id === rec.id) {
+      this.known.set(key, { head: rec.seq, headId: rec.id, valid: validRecord(rec) });
       return rec.entry;
     }
-    const state = this.judgeHistory(key, await this.history(key));
-    if (state.valid?.id === rec.id) {
-      // The leader's own numbering of it: a compare-and-set names it so.
-      this.learn(key, { head: rec.seq, headId: rec.id, valid: validRecord(rec) });
-      return rec.entry;
-    }
-    return state.valid?.entry ?? null;
+    return lastValid?.entry ?? null;
   }
 
   /** Every lease of the cluster, by instance: the valid entries of one pass over the retained history. */
