@@ -100,6 +100,18 @@ interface Parked {
 interface PeerAdvert {
   at: number;
   priority: number;
+  /** Its advert interval, ms. */
+  intervalMs: number;
+}
+
+/**
+ * The grant's reason (decide.ts's words, carried in the grant) says the
+ * previous holder was fenced and the fence confirmed: its host is powered off.
+ * A protocol field would be better than the words; if they change, this is
+ * false and the grant waits for silence as for any other (the safe side).
+ */
+export function grantAfterConfirmedFence(reason: string): boolean {
+  return /was fenced and the fence confirmed/.test(reason);
 }
 
 export interface InstanceCounters {
@@ -223,7 +235,7 @@ export class InstanceRunner {
     this.counters.advertsReceived++;
     if (advert.priority === 0) this.counters.priorityZeroReceived++;
     else if (this.holder) this.lastMasterAdvertAt = this.ports.now();
-    if (this.holder) this.peers.set(source, { at: this.ports.now(), priority: advert.priority });
+    if (this.holder) this.peers.set(source, { at: this.ports.now(), priority: advert.priority, intervalMs: advert.advertIntervalCs * 10 });
     void this.handle({ type: 'advert', advert, source });
   }
 
@@ -392,7 +404,7 @@ export class InstanceRunner {
       switch (a.type) {
         case 'becomeMaster': {
           if (this.current.name === 'MASTER' || this.current.name === 'INIT' || this.current.name === 'FAULT') break;
-          const live = this.liveMaster(now);
+          const live = this.liveMaster(now, a.reason);
           if (live) {
             // Granted while another node still advertises as master: it holds the VIP (a failsafe
             // master kept by VRRP while no arbiter answered, one not yet told to demote). Our VIP
@@ -404,7 +416,7 @@ export class InstanceRunner {
               { master: live.source, priority: live.priority, heardMsAgo: Math.round((now - live.at) * 10) / 10 },
               `${a.reason}; ${live.source} still advertises as master (priority ${live.priority}): the VIP waits for its priority-0 advert or its silence for Master_Down_Interval`,
             );
-            this.armEntryCheck(live.at + this.masterDownMs(this.current), now);
+            this.armEntryCheck(this.liveUntil(live, a.reason), now);
             break;
           }
           out.push(...this.enterMaster(a.reason, now));
@@ -468,12 +480,18 @@ export class InstanceRunner {
   /**
    * A peer whose last advert (priority above 0) came within Master_Down_Interval:
    * a VRRP master, holding the VIP. Its priority-0 advert or its silence ends that.
+   * After a confirmed fence (the grant's reason), a peer already silent for two
+   * of its advert intervals is the fenced host, not a live master: a live one
+   * advertises every interval, a powered-off one has stopped.
    */
-  private liveMaster(now: number): (PeerAdvert & { source: string }) | null {
+  private liveMaster(now: number, grantReason: string): (PeerAdvert & { source: string }) | null {
     const mdi = this.masterDownMs(this.current);
+    const fenced = grantAfterConfirmedFence(grantReason);
     let live: (PeerAdvert & { source: string }) | null = null;
     for (const [source, p] of this.peers) {
-      if (p.priority > 0 && now - p.at < mdi && (!live || p.at > live.at)) live = { ...p, source };
+      if (p.priority === 0 || now - p.at >= mdi) continue;
+      if (fenced && now - p.at >= 2 * p.intervalMs) continue;
+      if (!live || p.at > live.at) live = { ...p, source };
     }
     return live;
   }
@@ -482,13 +500,19 @@ export class InstanceRunner {
   private enterIfClear(now: number): RunnerAction[] {
     const pending = this.parked?.pending;
     if (!pending || this.holder?.phase !== 'MASTER' || this.current.name !== 'BACKUP') return [];
-    const live = this.liveMaster(now);
+    const live = this.liveMaster(now, pending.reason);
     if (live) {
-      this.armEntryCheck(live.at + this.masterDownMs(this.current), now);
+      this.armEntryCheck(this.liveUntil(live, pending.reason), now);
       return [];
     }
     const waited = `${pending.reason}; the other master gave the VIP up (priority-0 advert or silence) ${Math.round((now - pending.since) * 10) / 10} ms after the grant`;
     return this.enterMaster(waited, now);
+  }
+
+  /** When `live` stops counting as a live master if it stays silent. */
+  private liveUntil(live: PeerAdvert, grantReason: string): number {
+    const mdi = live.at + this.masterDownMs(this.current);
+    return grantAfterConfirmedFence(grantReason) ? Math.min(mdi, live.at + 2 * live.intervalMs) : mdi;
   }
 
   private armEntryCheck(at: number, now: number): void {

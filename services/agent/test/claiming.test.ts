@@ -244,3 +244,29 @@ test('an offer during a quiet retry makes it a claim of its own: CLAIMING is rep
   assert.deepEqual(w.arrows().slice(-1), ['BACKUP->CLAIMING']);
   await w.runner.shutdown();
 });
+
+test('after a confirmed fence (the grant says so), a master already silent for two advert intervals is the fenced host: MASTER at once', async () => {
+  const w = world();
+  await w.runner.leaseEvent({ type: 'gateway', status: 'up' });
+  await w.runner.handle({ type: 'start' });
+  w.runner.advertReceived(advert(90), '198.18.1.2');
+  await w.runner.leaseEvent(offerOf(8));
+  // 1 s adverts: 2 s of silence is two intervals, well within Master_Down_Interval (3.6 s).
+  w.at(2000);
+  await w.runner.leaseEvent({ type: 'reply', requestId: 1, reply: { type: 'grant', v: 1, instance: 'VI_1', epoch: 8, validForMs: 20_000, reason: 'web2 (epoch 7) was fenced and the fence confirmed 0 ms ago' } });
+  assert.equal(w.runner.agentState, 'MASTER');
+  await w.runner.shutdown();
+});
+
+test('after a confirmed fence, a master heard within its advert interval still holds the grant back', async () => {
+  const w = world();
+  await w.runner.leaseEvent({ type: 'gateway', status: 'up' });
+  await w.runner.handle({ type: 'start' });
+  w.at(1500);
+  w.runner.advertReceived(advert(90), '198.18.1.2');
+  await w.runner.leaseEvent(offerOf(8));
+  w.at(2000);
+  await w.runner.leaseEvent({ type: 'reply', requestId: 1, reply: { type: 'grant', v: 1, instance: 'VI_1', epoch: 8, validForMs: 20_000, reason: 'web2 (epoch 7) was fenced and the fence confirmed 0 ms ago' } });
+  assert.equal(w.runner.agentState, 'CLAIMING');
+  await w.runner.shutdown();
+});
