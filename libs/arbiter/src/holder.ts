@@ -474,6 +474,13 @@ function onFailure(params: HolderParams, state: HolderState, reason: string, def
     }
     return same(next, `claim unanswered (${reason}); serving without a lease, claiming again in ${ms(params.timing.renewIntervalMs)}`);
   }
+  const offerUntil = s.offerUntil ?? null;
+  if (!definitive && offerUntil !== null && now + params.timing.requestTimeoutMs < offerUntil) {
+    // The offered lease waits for our claim: a slow answer (a loaded replica) is no reason to let the
+    // offer lapse, so the claim goes again while it stands. NATS saying nobody listens is (below).
+    const c = claim(s, now);
+    return { state: c.state, actions: [c.action], reason: `claim of the offered lease unanswered (${reason}): claiming again (the offer stands ${ms(offerUntil - now)} more)` };
+  }
   if (arbiter !== 'down') {
     // One miss: ask again at once (a second miss says no arbiter answers).
     const c = claim(s, now);

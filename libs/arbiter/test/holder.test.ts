@@ -421,3 +421,21 @@ describe('holder: an offer that comes while VRRP\'s claim is in flight', () => {
     assert.deepEqual(again.actions, [{ type: 'sendClaim', requestId: 2 }]);
   });
 });
+
+describe('holder: a claim of an offered lease that goes unanswered', () => {
+  const offer: HolderEvent = { type: 'offer', epoch: 8, reason: 'web2 released epoch 7', eligible: true };
+
+  test('is sent again while the offer stands, however many answers are late', () => {
+    // T 2000: the offer stands until 3000; Q 250.
+    const r = run(strict, [[0, gateway('up')], [1000, offer], [1250, tick], [1500, tick]]);
+    assert.equal(r.state.phase, 'CLAIMING');
+    assert.deepEqual(r.all, [{ type: 'sendClaim', requestId: 1 }, { type: 'sendClaim', requestId: 2 }, { type: 'sendClaim', requestId: 3 }]);
+    assert.match(r.reason, /claim of the offered lease unanswered \(no answer within 250 ms\): claiming again \(the offer stands 1500 ms more\)/);
+  });
+
+  test('lapses when NATS says nobody listens', () => {
+    const r = run(strict, [[0, gateway('up')], [1000, offer], [1001, failed(1, true)]]);
+    assert.equal(r.state.phase, 'BACKUP');
+    assert.match(r.reason, /the offer lapses/);
+  });
+});
