@@ -486,7 +486,7 @@ export class LeaseStore {
           if (m === null || m.seq !== expected) return { valid: null, detail: `revision ${expected} is no longer in the bucket (history or purge), so records after it may have gone unread` };
           const was = this.seen.get(key)?.get(expected);
           const is = this.recordOf(key, m);
-          if (was && was.id !== is.id) return { valid: null, detail: `revision ${expected} on the stream leader is another record (${is.id}) than the one expected (${was.id}): its replicas number the records differently` };
+          if (was && was.id !== is.id) return this.proveByHistory(key, on, ours, deadline, `revision ${expected} on the stream leader is another record (${is.id}) than the one expected (${was.id})`);
         }
         const state = keyStateOf(records, { after: lastOf(on) }, on);
         if (state.valid && state.valid.seq !== on?.seq) this.learn(key, state);
@@ -504,6 +504,32 @@ export class LeaseStore {
     this.stats.checkGets += gets;
     this.onVerify?.({ key, revision, valid: result.valid, gets, ms: performance.now() - started });
     return result;
+  }
+
+  /**
+   * The check when the stream's replicas number the records differently (seen
+   * on 2.9.10 after server crashes): the revision the server expected is not
+   * the record this store knew by it, so the records between cannot be named
+   * by revision. The key's retained history is judged instead, by ids alone,
+   * from the record ours builds on to ours (waiting for ours to show up).
+   */
+  private async proveByHistory(key: string, on: ValidRecord | null, ours: LeaseRecord, deadline: number, why: string): Promise<Proof> {
+    for (;;) {
+      const records = await this.history(key);
+      const mine = records.findIndex((r) => r.id === ours.id);
+      const from = on === null ? -1 : records.findIndex((r) => r.id === on.id);
+      if (mine >= 0) {
+        if (on !== null && (from < 0 || from > mine)) return { valid: null, detail: `${why}, and the record it builds on (${on.id}) is not in the key's history before it` };
+        if (on === null && mine > 0 && records.slice(0, mine).some((r) => typeof r.link === 'object')) {
+          return { valid: null, detail: `${why}, and a create cannot be judged from a history with records before it` };
+        }
+        const state = keyStateOf(records.slice(from + 1, mine + 1), { after: lastOf(on) }, on);
+        if (state.valid?.id === ours.id) return { valid: true };
+        return { valid: false, detail: `${why}; by the key's history: ${state.voids.find((v) => v.id === ours.id)?.reason ?? 'void'}` };
+      }
+      if (Date.now() >= deadline) return { valid: null, detail: `${why}, and the key's history does not show revision ${ours.seq} yet` };
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** The key's retained records, oldest first. */

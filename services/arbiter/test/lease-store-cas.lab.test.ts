@@ -243,6 +243,41 @@ describe('lease compare-and-set on a 3-server NATS cluster, two stores on differ
     assert.ok(created > 0);
   });
 
+  test('a write whose expected record is numbered otherwise on the stream leader (replicas that diverged) is judged by the key\'s history, by ids', async () => {
+    const a = await open(0, 'CAS_RENUM', { chainRule: 'always' });
+    const raw = await conns[conns.length - 1]!.jetstream().views.kv('CAS_RENUM', { bindOnly: true });
+    const inner = a as unknown as {
+      seen: Map<string, Map<number, { seq: number; id: string; n: number; deleted: boolean; entry: LeaseEntry | null }>>;
+      known: Map<string, { head: number; headId: string; valid: unknown }>;
+    };
+    const instance = 'VI_R';
+    const key = `${CLUSTER}.${instance}`;
+    const w = (expectedRevision: number, holder: string) =>
+      a.write({ type: 'writeLease', instance, key, expectedRevision, value: value(holder, 1), intent: { kind: 'grant', node: holder, epoch: 1, claimed: true } });
+    const first = await w(0, 'x');
+    assert.ok(first.outcome.ok, JSON.stringify(first.outcome));
+    const r1 = (first.outcome as { revision: number }).revision;
+    // A void record after it (it builds on a record that is not the key's last valid one), as a racer leaves.
+    const r2 = await raw.put(key, new TextEncoder().encode(JSON.stringify({ ...value('racer', 1), chain: { id: 'racer', prev: 'elsewhere', n: 9 } })));
+    // This store's view: r2 known void, but numbered as another record than the leader's r2 (a follower's numbering).
+    const known = inner.known.get(key)!;
+    inner.known.set(key, { head: r2, headId: 'other', valid: known.valid });
+    inner.seen.get(key)!.set(r2, { seq: r2, id: 'a-record-of-another-numbering', n: 9, deleted: false, entry: null });
+    const second = await w(r1, 'y');
+    assert.ok(second.outcome.ok, `proven valid by the history: ${JSON.stringify(second.outcome)}`);
+    assert.equal((await a.read(key))?.value.holder, 'y');
+    // Building on an id the leader's history does not have: not provable either way, answered as unavailable.
+    const r3 = (second.outcome as { revision: number }).revision;
+    const r4 = await raw.put(key, new TextEncoder().encode(JSON.stringify({ ...value('racer', 1), chain: { id: 'racer2', prev: 'elsewhere', n: 9 } })));
+    inner.known.set(key, { head: r4, headId: 'other', valid: { ...inner.seen.get(key)!.get(r3)!, id: 'not-in-history' } });
+    inner.seen.get(key)!.set(r3, { ...inner.seen.get(key)!.get(r3)!, id: 'not-in-history' });
+    inner.seen.get(key)!.set(r4, { seq: r4, id: 'another-numbering-again', n: 9, deleted: false, entry: null });
+    const third = await w(r3, 'z');
+    assert.equal(third.outcome.ok, false);
+    assert.equal((third.outcome as { error: string }).error, 'unavailable');
+    assert.match((third.outcome as { detail?: string }).detail ?? '', /is not in the key's history before it/);
+  });
+
   test('control: without the chain rule, nats-server before 2.9.21 answers both writes on the same revision ok', async (t) => {
     if (!versionBelow(serverVersion || '0.0.0', [2, 9, 21])) {
       t.skip(`nats-server ${serverVersion} has nats-server#4320 fixed: the race does not exist`);
