@@ -58,6 +58,14 @@ export interface PendingRequest {
   readonly sentAt: number;
   /** renew: the epoch renewed. */
   readonly epoch?: number;
+  /**
+   * claim sent again after claims that went unanswered: the first of them (its
+   * id and when it was sent). A late grant of any claim from `firstId` on is
+   * taken as the grant of this one, counted from `firstSentAt` (the earliest,
+   * so the hold is never longer than the arbiter meant).
+   */
+  readonly firstId?: number;
+  readonly firstSentAt?: number;
 }
 
 export interface HolderState {
@@ -222,6 +230,13 @@ function claim(state: HolderState, now: number): { state: HolderState; action: H
   };
 }
 
+/** A claim sent again at once after `unanswered` got no answer: the series' first claim is kept. */
+function claimAgain(state: HolderState, unanswered: PendingRequest, now: number): { state: HolderState; action: HolderAction } {
+  const c = claim(state, now);
+  const request: PendingRequest = { ...c.state.request!, firstId: unanswered.firstId ?? unanswered.id, firstSentAt: unanswered.firstSentAt ?? unanswered.sentAt };
+  return { state: { ...c.state, request }, action: c.action };
+}
+
 function release(state: HolderState, epoch: number): { state: HolderState; action: HolderAction } {
   const id = state.nextRequestId;
   return {
@@ -363,6 +378,13 @@ function onReply(params: HolderParams, state: HolderState, id: number, reply: Ar
   // Any answer proves an arbiter answers.
   const s: HolderState = { ...state, arbiter: 'up' };
   const current = s.request?.id === id ? s.request : null;
+  const inFlight = s.request;
+  if (!current && reply.type === 'grant' && s.phase === 'CLAIMING' && inFlight?.kind === 'claim' && inFlight.firstId !== undefined && inFlight.firstSentAt !== undefined && id >= inFlight.firstId && id < inFlight.id) {
+    // The grant of an earlier claim of this series, late: as good as the one in flight, counted from
+    // the series' first claim. The answer to the one in flight (the same epoch again) is then ignored.
+    const r = onClaimReply(params, { ...s, request: null, failures: 0 }, { id, kind: 'claim', sentAt: inFlight.firstSentAt }, reply, now);
+    return { ...r, reason: `late answer to claim ${id} (claim ${inFlight.id} in flight): ${r.reason}` };
+  }
   if (!current) {
     if (reply.type === 'grant' && s.phase === 'MASTER' && s.lease === null && reply.epoch > s.givenUpEpoch) {
       // A failsafe MASTER serving without a lease: the late grant is for the VIP it serves; releasing
@@ -478,12 +500,12 @@ function onFailure(params: HolderParams, state: HolderState, reason: string, def
   if (!definitive && offerUntil !== null && now + params.timing.requestTimeoutMs < offerUntil) {
     // The offered lease waits for our claim: a slow answer (a loaded replica) is no reason to let the
     // offer lapse, so the claim goes again while it stands. NATS saying nobody listens is (below).
-    const c = claim(s, now);
+    const c = claimAgain(s, request, now);
     return { state: c.state, actions: [c.action], reason: `claim of the offered lease unanswered (${reason}): claiming again (the offer stands ${ms(offerUntil - now)} more)` };
   }
   if (arbiter !== 'down') {
     // One miss: ask again at once (a second miss says no arbiter answers).
-    const c = claim(s, now);
+    const c = claimAgain(s, request, now);
     return { state: c.state, actions: [c.action], reason: `claim unanswered (${reason}): claiming again` };
   }
   if (params.mode === 'failsafe') return failsafeClaim(params, s, `no arbiter answers (${reason})`, now);

@@ -439,3 +439,27 @@ describe('holder: a claim of an offered lease that goes unanswered', () => {
     assert.match(r.reason, /the offer lapses/);
   });
 });
+
+describe('holder: a late grant of a claim sent again', () => {
+  const offer: HolderEvent = { type: 'offer', epoch: 8, reason: 'web2 released epoch 7', eligible: true };
+
+  test('is the grant of the claim in flight, counted from the first claim of the series, not released', () => {
+    // Claim 1 at 1000 unanswered at 1250, claim 2 sent; the grant of claim 1 comes at 1260.
+    const r = run(strict, [[0, gateway('up')], [1000, offer], [1250, tick], [1260, grant(1, 8)]]);
+    assert.equal(r.state.phase, 'MASTER');
+    assert.equal(r.actions[0]?.type, 'becomeMaster');
+    assert.ok(!r.all.some((a) => a.type === 'sendRelease'));
+    // valid 2000 from 1000 (claim 1), margin 500.
+    assert.equal(r.state.lease?.demoteAt, 2500);
+    assert.match(r.reason, /late answer to claim 1 \(claim 2 in flight\): lease granted/);
+    // The answer to claim 2 (the same epoch) changes nothing.
+    const second = holderStep(strict, r.state, grant(2, 8), 1270);
+    assert.deepEqual(second.actions, []);
+    assert.equal(second.state.lease?.demoteAt, 2500);
+  });
+
+  test('a grant of a claim before the series is still released', () => {
+    const r = run(strict, [[0, gateway('up')], [1000, want()], [1010, veto(1, 100)], [1110, want()], [1360, tick], [1370, grant(1, 8)]]);
+    assert.deepEqual(r.actions, [{ type: 'sendRelease', requestId: 4, epoch: 8 }]);
+  });
+});
