@@ -73,6 +73,8 @@ export interface FaultContext {
   off: Set<string>;
   /** Fences seen per host so far: a fault that sees the count change knows its host was fenced meanwhile. */
   fenceCount: Map<string, number>;
+  /** Per powered-off host, what ends its "powered off" ineligibility (one per fence). */
+  offClosers: Map<string, Array<() => void>>;
   natsDown: boolean;
   arbiterDown: boolean;
   /** VRRP cuts of failsafe pairs in flight. */
@@ -100,8 +102,9 @@ export function reservePair(ctx: FaultContext, n: number): () => void {
  * RestartSec=1): a start that fails is tried again a second later, up to
  * `attempts` times; each failure is recorded. Resolves true once started.
  */
-async function startLikeSystemd(ctx: FaultContext, what: string, start: () => Promise<unknown>, attempts = 5): Promise<boolean> {
+async function startLikeSystemd(ctx: FaultContext, what: string, start: () => Promise<unknown>, attempts = 5, stillWanted: () => boolean = () => true): Promise<boolean> {
   for (let i = 1; i <= attempts; i++) {
+    if (!stillWanted()) return false;
     try {
       await start();
       return true;
@@ -283,25 +286,42 @@ async function arbiterKill(ctx: FaultContext): Promise<void> {
   f.endedMs = ctx.now();
 }
 
-/** The fenced host is powered on again: a reboot (its stale VIP gone), the cable in, nginx and the agent started. */
-export async function fencedPowerOn(ctx: FaultContext, node: string, endOff: () => void): Promise<void> {
+/**
+ * The fenced host is powered on again: a reboot (its stale VIP gone), the cable
+ * in, nginx and the agent started. One at a time per host: a fence that comes
+ * while it runs (the arbiter fencing the host again) powers it off again, and
+ * the whole power-on is done over.
+ */
+export async function fencedPowerOn(ctx: FaultContext, node: string): Promise<void> {
   const p = ctx.s.pairOf(node);
   const host = p.hosts.find((h) => h.name === node)!;
   const f = record(ctx, 'fenced-power-on', node);
   const release = reservePair(ctx, p.n);
   try {
-    // A power cycle is a reboot: the VIP the agent had added does not survive it (the lab's powerOn only plugs the cable in).
-    await host.ip(['addr', 'del', p.pair.vip.ipv4Cidr, 'dev', host.ifname], { allowFail: true });
-    await host.powerOn();
-    ctx.s.fence.poweredOn(node);
-    f.expect([p.instance], 'injected');
-    ctx.log(`#${f.id} fenced-power-on ${node}`);
-    const started = await startLikeSystemd(ctx, `#${f.id} starting the agent of ${node} after power-on`, () => ctx.s.startAgent(node));
-    ctx.off.delete(node);
-    if (started) {
-      endOff();
-      f.expect([p.instance], 'restored');
+    for (let round = 1; round <= 5; round++) {
+      const fences = ctx.fenceCount.get(node) ?? 0;
+      // A power cycle is a reboot: the VIP the agent had added does not survive it (the lab's powerOn only plugs the cable in).
+      await host.ip(['addr', 'del', p.pair.vip.ipv4Cidr, 'dev', host.ifname], { allowFail: true });
+      await host.powerOn();
+      ctx.s.fence.poweredOn(node);
+      if (round === 1) f.expect([p.instance], 'injected');
+      ctx.log(`#${f.id} fenced-power-on ${node}${round > 1 ? ` (again, round ${round})` : ''}`);
+      const notFencedAgain = (): boolean => (ctx.fenceCount.get(node) ?? 0) === fences;
+      const started = await startLikeSystemd(ctx, `#${f.id} starting the agent of ${node} after power-on`, () => ctx.s.startAgent(node), 5, notFencedAgain);
+      if (!notFencedAgain()) {
+        ctx.log(`#${f.id} ${node} was fenced again during its power-on: powering it on again`);
+        await sleep(2000);
+        continue;
+      }
+      ctx.off.delete(node);
+      if (started) {
+        for (const close of ctx.offClosers.get(node)?.splice(0) ?? []) close();
+        f.expect([p.instance], 'restored');
+      }
+      return;
     }
+    ctx.labErrors.push(`#${f.id} ${node}: fenced again during each of 5 power-ons`);
+    ctx.off.delete(node);
   } finally {
     release();
     f.endedMs = ctx.now();

@@ -110,6 +110,7 @@ async function main(): Promise<number> {
       busyPairs: new Map(),
       off: new Set(),
       fenceCount: new Map(),
+      offClosers: new Map(),
       natsDown: false,
       arbiterDown: false,
       failsafeCuts: 0,
@@ -127,6 +128,21 @@ async function main(): Promise<number> {
     /** Fences of a host that had no fault on it then (its agent judged silent under load, say). */
     const unprovokedFences: Array<{ node: string; atMs: number }> = [];
     let lastFenceMs = 0;
+    const powerOnPending = new Set<string>();
+    const schedulePowerOn = (node: string): void => {
+      if (powerOnPending.has(node)) return;
+      powerOnPending.add(node);
+      const delay = stopping ? 500 : rng.int(3000, 8000);
+      track(
+        sleep(delay)
+          .then(() => fencedPowerOn(ctx, node))
+          .finally(() => {
+            powerOnPending.delete(node);
+            // A fence that came as this power-on ended found it pending: its host needs one more.
+            if (ctx.off.has(node)) schedulePowerOn(node);
+          }),
+      );
+    };
     let stopping = false;
     const fenceWatch = setInterval(() => {
       while (fencesSeen < s.fence.operations.length) {
@@ -142,8 +158,11 @@ async function main(): Promise<number> {
         ctx.fenceCount.set(node, (ctx.fenceCount.get(node) ?? 0) + 1);
         const endOff = markIneligible(ctx, node, 'it was powered off by a fence', rel(op.requestedNs));
         log(`fence: ${node} powered off via ${op.via} (${(Number(op.doneNs - op.requestedNs) / 1e6).toFixed(0)} ms after the request)${unprovoked ? ': UNPROVOKED, no fault was on it' : ''}`);
-        const delay = stopping ? 500 : rng.int(3000, 8000);
-        track(sleep(delay).then(() => fencedPowerOn(ctx, node, endOff)));
+        const closers = ctx.offClosers.get(node) ?? [];
+        closers.push(endOff);
+        ctx.offClosers.set(node, closers);
+        // One power-on per host at a time: it starts over by itself when the host is fenced again meanwhile.
+        schedulePowerOn(node);
       }
     }, 100);
 

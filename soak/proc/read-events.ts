@@ -40,10 +40,10 @@ try {
   const nc = await connect({ servers: values.servers.split(','), timeout: 5000, maxReconnectAttempts: -1 });
   const r = await collectHistory(nc.jetstream(), values.cluster ? { cluster: values.cluster } : {}, { createTimeoutMs: Math.max(1000, maxMs - 5000) });
   const { events, ...summary } = r;
-  process.stdout.write(`${JSON.stringify({ ok: true, summary, events: events.map((e) => [e.node, e.seq, e.id]) })}\n`);
   clearTimeout(bound);
   await nc.close();
-  process.exit(0);
+  // A large line on a pipe is written asynchronously: exit only once it is out.
+  process.stdout.write(`${JSON.stringify({ ok: true, summary, events: events.map((e) => [e.node, e.seq, e.id]) })}\n`, () => process.exit(0));
 } catch (e) {
   process.stdout.write(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`);
   process.exit(1);
