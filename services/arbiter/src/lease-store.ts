@@ -22,7 +22,13 @@
  *   (another writer got there first, refused by the server or void by the
  *   rule; the key's current valid entry is read back so the view can follow
  *   at once), or `unavailable` / `timeout` (the write may or may not have
- *   happened, or won).
+ *   happened, or won). When the server refuses the compare-and-set, or a
+ *   conflict shows the leader's last record is not the head this store knew,
+ *   its knowledge of the key is dropped and learnt again from the stream
+ *   leader, a lower head included (relearn()): knowledge ahead of the leader
+ *   (replicas numbering records otherwise after server kills, a recreated
+ *   stream) would otherwise make every later write expect a revision the
+ *   leader refuses.
  * - watch(): every valid change of the cluster's keys, ours and the other
  *   replicas', so the view follows the KV; void records are skipped, logged
  *   and counted.
@@ -251,7 +257,11 @@ export class LeaseStore {
   private readonly rule: boolean;
   private readonly writeTimeoutMs: number;
   private readonly onVerify: LeaseStoreOptions['onVerify'];
-  /** Per key, the latest complete knowledge (from the watch, the checks, the reads); replaced only by a later head. */
+  /**
+   * Per key, the latest complete knowledge (from the watch, the checks, the reads); replaced by a later
+   * head, or dropped and learnt again from the stream leader when the server refuses a write planned
+   * from it or a conflict shows the leader's last record is not the head it names (relearn()).
+   */
   private readonly known = new Map<string, KeyState>();
   /** Per key, the records seen lately by revision: what a write building on one of them needs. */
   private readonly seen = new Map<string, Map<number, ValidRecord>>();
@@ -358,6 +368,44 @@ export class LeaseStore {
     return this.remember(decodeRecord(key, seq, operation, bytes, this.log));
   }
 
+  /**
+   * Drops what this store knew of `key` (`known` and `seen`) and learns it
+   * again from the stream leader: its last record (by the leader's numbering,
+   * the one its compare-and-set checks) and the key's retained history up to
+   * that record, judged as a window. The head may be lower than the one known
+   * before: knowledge that ran ahead of the leader (a watch on a replica that
+   * numbers records otherwise, a stream recreated, replicas that diverged
+   * after server kills) is never kept, or every write planned from it would
+   * be refused. When the history does not reach the leader's last record,
+   * nothing is known of the key (the next write expects the revision it
+   * builds on).
+   */
+  private async relearn(key: string, why: string): Promise<void> {
+    const was = this.known.get(key);
+    this.known.delete(key);
+    this.seen.delete(key);
+    const last = await this.getMsg({ last_by_subj: this.subjectOf(key) });
+    if (last === null) {
+      this.log?.info({ key, was: was?.head, why }, 'lease key re-learnt from the stream leader: it has no record');
+      return;
+    }
+    const rec = this.recordOf(key, last);
+    let valid: ValidRecord | null;
+    if (typeof rec.link !== 'object') valid = validRecord(rec);
+    else {
+      const records = await this.history(key, false);
+      const upTo = records.findIndex((r) => r.id === rec.id);
+      if (upTo < 0) {
+        this.log?.warn({ key, was: was?.head, leader: rec.seq, why }, "lease key re-learnt from the stream leader: the key's history does not show its last record yet; nothing is known of the key until it is read again");
+        return;
+      }
+      const judged = keyStateOf(records.slice(0, upTo + 1), { window: true });
+      valid = judged.valid?.id === rec.id ? validRecord(rec) : judged.valid;
+    }
+    this.known.set(key, { head: rec.seq, headId: rec.id, valid });
+    this.log?.info({ key, was: was ? { head: was.head, id: was.headId } : null, now: { head: rec.seq, id: rec.id, valid: valid?.seq ?? null }, why }, 'lease key re-learnt from the stream leader');
+  }
+
   /** The record of `key` at `revision`: remembered, else read from the stream leader; null when it is not one of the key's. */
   private async recordAt(key: string, revision: number): Promise<ValidRecord | null> {
     const mine = this.seen.get(key)?.get(revision);
@@ -390,7 +438,14 @@ export class LeaseStore {
     try {
       revision = await this.kv.put(w.key, encodeLease(w.value, link), { previousSeq: expected });
     } catch (e) {
-      if (isWrongLastSequence(e)) return this.conflict(w.key, (e as Error).message, (e as Error).message);
+      if (isWrongLastSequence(e)) {
+        // The leader's last record is not the one this store planned on: what it knew of the key is wrong
+        // (behind, after another writer, or ahead, numbered otherwise): learnt again before the conflict is answered.
+        await this.relearn(w.key, `the server refused the compare-and-set expecting revision ${expected}: ${(e as Error).message}`).catch((err) =>
+          this.log?.warn({ key: w.key, err: (err as Error).message }, 'lease key could not be re-learnt from the stream leader'),
+        );
+        return this.conflict(w.key, (e as Error).message, (e as Error).message);
+      }
       const code = (e as { code?: string }).code;
       if (code === 'TIMEOUT' || /timeout/i.test((e as Error).message ?? '')) return { outcome: { ok: false, error: 'timeout', detail: (e as Error).message } };
       return { outcome: { ok: false, error: 'unavailable', detail: `${code ? `${code} ` : ''}${(e as Error).message}` } };
@@ -416,6 +471,20 @@ export class LeaseStore {
 
   /** Another writer got there first: the key's current valid entry, for the view to follow. */
   private async conflict(key: string, detail: string, serverMessage?: string): Promise<WriteResult> {
+    if (this.rule) {
+      // What this store believed the key's head was must be the leader's last record, or be behind it.
+      const known = this.known.get(key);
+      const last = known ? await this.getMsg({ last_by_subj: this.subjectOf(key) }).catch(() => undefined) : undefined;
+      if (known && last !== undefined) {
+        const lastId = last === null ? null : this.recordOf(key, last).id;
+        const lastSeq = last?.seq ?? 0;
+        if (known.head > lastSeq || (known.head === lastSeq && known.headId !== lastId)) {
+          await this.relearn(key, `after a conflict, the stream leader's last record is ${last === null ? 'none' : `${lastId} at revision ${lastSeq}`}, not the head this store knew (${known.headId} at revision ${known.head})`).catch(
+            (err) => this.log?.warn({ key, err: (err as Error).message }, 'lease key could not be re-learnt from the stream leader'),
+          );
+        }
+      }
+    }
     const current = await this.read(key).catch(() => undefined);
     const said = serverMessage ? /last sequence: (\d+)/i.exec(serverMessage) : null;
     const currentRevision = current?.revision ?? (said ? Number(said[1]) : undefined);
@@ -533,9 +602,11 @@ export class LeaseStore {
   }
 
   /** The key's retained records, oldest first. */
-  private async history(key: string): Promise<LeaseRecord[]> {
+  private async history(key: string, remember = true): Promise<LeaseRecord[]> {
     const out: LeaseRecord[] = [];
-    for await (const e of await this.kv.history({ key })) out.push(this.decode(e.key, e.revision, e.operation, e.value));
+    for await (const e of await this.kv.history({ key })) {
+      out.push(remember ? this.decode(e.key, e.revision, e.operation, e.value) : decodeRecord(e.key, e.revision, e.operation, e.value, this.log));
+    }
     return out;
   }
 

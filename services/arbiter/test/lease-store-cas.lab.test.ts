@@ -278,6 +278,55 @@ describe('lease compare-and-set on a 3-server NATS cluster, two stores on differ
     assert.match((third.outcome as { detail?: string }).detail ?? '', /is not in the key's history before it/);
   });
 
+  test('a store whose knowledge of a key is ahead of the stream leader (the stream recreated under it, sequences restarting) re-learns the key from the leader and writes again at once', async () => {
+    const a = await open(0, 'CAS_BEHIND', { chainRule: 'always' });
+    const ncA = conns[conns.length - 1]!;
+    const wa = watch(a);
+    await wa.initialized;
+    const instance = 'VI_B';
+    const key = `${CLUSTER}.${instance}`;
+    const w = (s: LeaseStore, expectedRevision: number, holder: string) =>
+      s.write({ type: 'writeLease', instance, key, expectedRevision, value: value(holder, 1), intent: { kind: 'grant', node: holder, epoch: 1, claimed: true } });
+    const first = await w(a, 0, 'old');
+    assert.ok(first.outcome.ok, JSON.stringify(first.outcome));
+    const raw = await ncA.jetstream().views.kv('CAS_BEHIND', { bindOnly: true });
+    const racer = (id: string) => new TextEncoder().encode(JSON.stringify({ ...value('racer', 1), chain: { id, prev: 'elsewhere', n: 1 } }));
+    // Two void records after it (as racers leave): the store knows the key up to them, its last valid record before them.
+    await raw.put(key, racer('racer1'));
+    const voidRev = await raw.put(key, racer('racer2'));
+    await waitFor('the watch skipped the void records', () => a.stats.voidSkipped >= 2, 30_000);
+    // The bucket's stream is recreated under the running store: the leader numbers the key's records from 1 again.
+    const jsm = await ncA.jetstreamManager();
+    await jsm.streams.delete('KV_CAS_BEHIND');
+    const b = await open(1, 'CAS_BEHIND', { chainRule: 'always' });
+    const fresh = await w(b, 0, 'new');
+    assert.ok(fresh.outcome.ok, JSON.stringify(fresh.outcome));
+    const base = (fresh.outcome as { revision: number }).revision;
+    // The leader's last record is void too (so reading the key does not show its last record as valid).
+    const leaderHead = await raw.put(key, racer('racer3'));
+    assert.ok(leaderHead < voidRev, `the leader's numbering (${leaderHead}) is below what store a knew (${voidRev})`);
+    // Store a writes on the leader's current record; the first write may be refused (what it knew was wrong), the next must not.
+    const tries: string[] = [];
+    let ok: number | null = null;
+    let rev = (await a.read(key))?.revision ?? 0;
+    assert.equal(rev, base, 'read() answers the leader\'s record');
+    for (let i = 0; i < 2 && ok === null; i++) {
+      const r = await w(a, rev, `a${i}`);
+      tries.push(JSON.stringify(r.outcome));
+      if (r.outcome.ok) ok = r.outcome.revision;
+      else rev = r.current?.revision ?? rev;
+    }
+    console.log(JSON.stringify({ behindLeader: { knew: voidRev, leaderHead, writes: tries.map((t) => JSON.parse(t) as unknown) } }));
+    assert.notEqual(ok, null, `store a writes again within two writes: ${tries.join(' ')}`);
+    // A fresh store on the same bucket agrees: the key's value is a's write, and it writes on it.
+    const c = await open(2, 'CAS_BEHIND', { chainRule: 'always' });
+    const now = await c.read(key);
+    assert.equal(now?.revision, ok);
+    assert.match(now?.value.holder ?? '', /^a\d$/);
+    const next = await w(c, ok!, 'c');
+    assert.ok(next.outcome.ok, JSON.stringify(next.outcome));
+  });
+
   test('control: without the chain rule, nats-server before 2.9.21 answers both writes on the same revision ok', async (t) => {
     if (!versionBelow(serverVersion || '0.0.0', [2, 9, 21])) {
       t.skip(`nats-server ${serverVersion} has nats-server#4320 fixed: the race does not exist`);
