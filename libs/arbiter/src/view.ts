@@ -138,10 +138,17 @@ export function recordWriteResult(view: ArbiterView, write: WriteLeaseAction, ou
   });
 }
 
-/** The KV watch delivered an entry (null: the key is gone). Older revisions than the view's are ignored. */
-export function recordLease(view: ArbiterView, instance: string, entry: LeaseEntry | null): ArbiterView {
+/**
+ * The KV watch delivered an entry (null: the key is gone). Older revisions than
+ * the view's are ignored, unless `fromLeader`: the entry a lost compare-and-set
+ * read back from the stream leader is the one the next write must name, even
+ * when its revision is lower than the view's (the replicas of a nats-server
+ * 2.9.10 stream were seen numbering the same records differently, so a watch
+ * placed on a follower can be ahead of the leader's numbering).
+ */
+export function recordLease(view: ArbiterView, instance: string, entry: LeaseEntry | null, fromLeader = false): ArbiterView {
   return withInstance(view, instance, (inst) => {
-    if (entry && inst.lease && inst.lease.revision >= entry.revision) return inst;
+    if (!fromLeader && entry && inst.lease && inst.lease.revision >= entry.revision) return inst;
     return { ...inst, lease: entry };
   });
 }

@@ -62,6 +62,13 @@ describe('folds on an owned view', () => {
     assert.equal(JSON.stringify(plain), before, 'the plain view ownView() copied from changed');
   });
 
+  test('a watch entry older than the view is ignored; the stream leader\'s entry after a lost compare-and-set is taken even when lower', () => {
+    const v = world({ revision: 1365, members: { 'node-a': { state: 'MASTER', vip: true } } });
+    const lower = { revision: 1363, value: { ...HELD, renewedAt: T0 + 1000, expiresAt: T0 + 3000 } };
+    assert.equal(recordLease(v, 'web', lower).instances['web']?.lease?.revision, 1365);
+    assert.equal(recordLease(v, 'web', lower, true).instances['web']?.lease?.revision, 1363);
+  });
+
   test('copyView() is a snapshot: later folds do not reach it', () => {
     const v = ownView(world({ revision: 7, members: { 'node-a': { state: 'MASTER', vip: true } } }));
     const snap = copyView(v);

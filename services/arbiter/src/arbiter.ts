@@ -604,7 +604,8 @@ export class Arbiter {
   private onWriteResult(write: WriteLeaseAction, result: WriteResult, origin: Origin, now: number): void {
     const { outcome } = result;
     let v = this.view;
-    if (result.current !== undefined) v = recordLease(v, write.instance, result.current);
+    // Read back from the stream leader after a lost compare-and-set: what the next write must name.
+    if (result.current !== undefined) v = recordLease(v, write.instance, result.current, true);
     v = recordWriteResult(v, write, outcome);
     if (outcome.ok) {
       if (!v.writePath.available) v = recordWritePath(v, { available: true });
