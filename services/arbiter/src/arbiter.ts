@@ -385,6 +385,8 @@ export class Arbiter {
       this.log.warn({ subject: msg.subject, node: hb.node }, 'heartbeat ignored: its node is not its subject\'s');
       return;
     }
+    // Before the fold: the inbox of another (dead) process of the node is probed no more.
+    this.liveness?.heartbeat(hb.node, hb.bootId);
     const mono = monotonicMs();
     this.fact(`heartbeat ${hb.node}`, (v, now) => {
       const folded = this.membership.heartbeat(v, hb, mono, now);
@@ -394,7 +396,11 @@ export class Arbiter {
         this.unknownReported.add(`${hb.node}/${i}`);
         this.log.warn({ node: hb.node, instance: i }, 'heartbeat reports an instance this arbiter does not arbitrate');
       }
-      if (f.connected) this.log.info({ node: hb.node, bootId: hb.bootId }, 'node connected');
+      if (f.connected) {
+        this.log.info({ node: hb.node, bootId: hb.bootId }, 'node connected');
+        // Connected again: what the probes learnt before is re-learnt from its next request.
+        this.liveness?.forget(hb.node);
+      }
       return { view: f.view, reconcile: f.connected ? this.instancesOf(f.view, hb.node, f.changed) : f.changed };
     });
   }
@@ -852,7 +858,11 @@ export class Arbiter {
       this.nc,
       opts,
       () => this.watchedHolders(),
-      (node, detail) => this.fact(`agent gone ${node}`, (v, now) => this.foldAgentGone(v, node, detail, now)),
+      (node, detail, incarnation) =>
+        this.fact(`agent gone ${node}`, (v, now) =>
+          // A heartbeat since the verdict (the same process or a new one) withdrew it.
+          this.liveness?.stillGone(node, incarnation) === true ? this.foldAgentGone(v, node, detail, now) : { view: v, reconcile: [], requests: [] },
+        ),
       this.log,
     );
   }

@@ -29,7 +29,20 @@
  * - it is gone when every probe over `confirmMs` found no interest (at least
  *   two): a reconnect to another server of the cluster (the subscription
  *   moves with it within milliseconds) is not a death;
- * - a new request from the node (a new inbox: a restarted agent) starts over.
+ * - an inbox belongs to one agent process (incarnation): it is tagged with the
+ *   bootId of the node's heartbeats when it is learnt, and probed only while
+ *   that is still the node's bootId. Requests carry no bootId: an inbox learnt
+ *   before the node's first heartbeat is not probed until a request re-teaches
+ *   it. A heartbeat with another bootId (a restarted agent) forgets the inbox
+ *   at once: the probes of a dead process's inbox, which would answer "no
+ *   responders" for a healthy successor, stop. Another replica may have
+ *   answered the new process's requests (queue group): this one then probes
+ *   nothing until it answers one itself;
+ * - a heartbeat while the inbox shows no interest (or after a "gone" verdict)
+ *   proves the node's agent has a live connection that is not the inbox's:
+ *   the inbox is forgotten, no verdict is reached on it, and a verdict already
+ *   reached is withdrawn (`stillGone` false: the shell does not act on it);
+ * - a new request from the node (a new inbox) starts over.
  *
  * What "gone" does is the shell's (arbiter.ts): the node is marked
  * disconnected as after missed heartbeats, and decide() is asked `nodeGone`
@@ -66,6 +79,8 @@ export function inboxPrefixOf(reply: string | undefined): string | null {
 
 interface NodeState {
   prefix: string;
+  /** The bootId of the node's heartbeats when the inbox was learnt (null: none heard yet): the agent process it belongs to. */
+  incarnation: string | null;
   /** A probe found the inbox there at least once. */
   verified: boolean;
   /** When the first probe of the current run of "no interest" was sent; null while there is interest. */
@@ -78,18 +93,61 @@ interface NodeState {
 /** The verdicts, without I/O: fed with what was sent and what came back, at explicit instants. */
 export class LivenessTracker {
   private readonly nodes = new Map<string, NodeState>();
+  /** Each node's agent process, as its last heartbeat named it (bootId). */
+  private readonly boots = new Map<string, string>();
   private seq = 0;
 
   constructor(private readonly confirmMs: number) {}
 
-  /** A request of `node` came with this reply subject. A new inbox (a new connection, a restarted agent) starts over; true when it is new. */
+  /**
+   * A request of `node` came with this reply subject: the inbox of the node's
+   * current agent process (the bootId of its last heartbeat). A new inbox, or
+   * the same one under another process, starts over; true when it does.
+   */
   learn(node: string, reply: string | undefined): boolean {
     const prefix = inboxPrefixOf(reply);
     if (prefix === null) return false;
+    const incarnation = this.boots.get(node) ?? null;
     const s = this.nodes.get(node);
-    if (s && s.prefix === prefix) return false;
-    this.nodes.set(node, { prefix, verified: false, noInterestSince: null, outstanding: null, gone: false });
+    if (s && s.prefix === prefix && s.incarnation === incarnation) return false;
+    this.nodes.set(node, { prefix, incarnation, verified: false, noInterestSince: null, outstanding: null, gone: false });
     return true;
+  }
+
+  /**
+   * A heartbeat of `node` from agent process `bootId`. Returns why the learnt
+   * inbox is forgotten (its probes stop, a pending verdict on it is void), or
+   * null when it stays.
+   */
+  heartbeat(node: string, bootId: string): string | null {
+    const before = this.boots.get(node);
+    this.boots.set(node, bootId);
+    const s = this.nodes.get(node);
+    if (!s) return null;
+    let why: string | null = null;
+    if (s.incarnation !== bootId) {
+      why =
+        s.incarnation === null
+          ? `the inbox ${s.prefix} was learnt before any heartbeat of ${node}: it may be another process's`
+          : `${node}'s agent restarted (bootId ${before ?? s.incarnation} -> ${bootId}): the inbox ${s.prefix} was the old process's`;
+    } else if (s.gone) {
+      why = `${node}'s agent heartbeats after its inbox ${s.prefix} was judged gone: it is alive, the verdict is withdrawn`;
+    } else if (s.noInterestSince !== null) {
+      why = `${node}'s agent heartbeats while its inbox ${s.prefix} has no subscriber: the inbox is not its connection's`;
+    }
+    if (why !== null) this.nodes.delete(node);
+    return why;
+  }
+
+  /** A "gone" verdict on `node`'s process `incarnation` still stands: no heartbeat, no new process since. */
+  stillGone(node: string, incarnation: string | null): boolean {
+    const s = this.nodes.get(node);
+    return !!s && s.gone && incarnation !== null && s.incarnation === incarnation && this.boots.get(node) === incarnation;
+  }
+
+  /** The agent process the learnt inbox of `node` belongs to (null: none learnt, or before any heartbeat). */
+  incarnationOf(node: string): string | null {
+    return this.nodes.get(node)?.incarnation ?? null;
   }
 
   forget(node: string): void {
@@ -106,6 +164,8 @@ export class LivenessTracker {
     for (const node of watched) {
       const s = this.nodes.get(node);
       if (!s || s.gone) continue;
+      // Only the inbox of the process that heartbeats now: another's says nothing about it.
+      if (s.incarnation === null || s.incarnation !== this.boots.get(node)) continue;
       if (s.outstanding) {
         // No 503 for it since it was sent: someone listens on the inbox.
         s.verified = true;
@@ -126,6 +186,7 @@ export class LivenessTracker {
   noResponders(node: string, seq: number): boolean {
     const s = this.nodes.get(node);
     if (!s || s.gone || !s.outstanding || s.outstanding.seq !== seq) return false;
+    if (s.incarnation === null || s.incarnation !== this.boots.get(node)) return false;
     const sentAt = s.outstanding.at;
     s.outstanding = null;
     if (!s.verified) return false;
@@ -162,8 +223,8 @@ export class InboxLiveness {
     private readonly options: LivenessOptions,
     /** The nodes to probe now (holders of instances with fencing on). */
     private readonly watched: () => Iterable<string>,
-    /** A node's agent is gone (its inbox showed no interest for confirmMs). */
-    private readonly onGone: (node: string, detail: string) => void,
+    /** A node's agent process `incarnation` (bootId) is gone (its inbox showed no interest for confirmMs). */
+    private readonly onGone: (node: string, detail: string, incarnation: string) => void,
     private readonly log?: Logger,
     private readonly now: () => number = () => performance.now(),
   ) {
@@ -181,8 +242,19 @@ export class InboxLiveness {
     if (this.timer && this.tracker.learn(node, reply)) this.log?.debug({ node, inbox: inboxPrefixOf(reply) }, 'liveness: probing the node through its reply inbox');
   }
 
+  /** A heartbeat of `node` from agent process `bootId`: see LivenessTracker.heartbeat. */
+  heartbeat(node: string, bootId: string): void {
+    const why = this.tracker.heartbeat(node, bootId);
+    if (why !== null) this.log?.info({ node, bootId }, `liveness: inbox forgotten: ${why}`);
+  }
+
   forget(node: string): void {
     this.tracker.forget(node);
+  }
+
+  /** See LivenessTracker.stillGone. */
+  stillGone(node: string, incarnation: string): boolean {
+    return this.tracker.stillGone(node, incarnation);
   }
 
   /** See LivenessTracker.states. */
@@ -222,9 +294,10 @@ export class InboxLiveness {
     this.byToken.delete(token);
     this.log?.debug({ node }, 'liveness: no responders on the node\'s inbox');
     const silent = this.tracker.silentFor(node, this.now());
-    if (this.tracker.noResponders(node, Number(token))) {
-      const detail = `its agent's NATS connection is closed: the reply inbox of its requests has had no subscriber for ${Math.round(silent ?? this.options.confirmMs)} ms (probes every ${this.options.probeMs} ms)`;
-      this.onGone(node, detail);
+    const incarnation = this.tracker.incarnationOf(node);
+    if (this.tracker.noResponders(node, Number(token)) && incarnation !== null) {
+      const detail = `its agent's NATS connection is closed: the reply inbox of its requests (agent process ${incarnation}) has had no subscriber for ${Math.round(silent ?? this.options.confirmMs)} ms (probes every ${this.options.probeMs} ms)`;
+      this.onGone(node, detail, incarnation);
     }
   }
 }

@@ -32,23 +32,27 @@ describe('LivenessTracker', () => {
 
   test('a node never learnt is not probed', () => {
     const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
     assert.deepEqual(t.round(['a'], 0), []);
   });
 
   test('probes go to the learnt inbox under a token no request uses', () => {
     const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
     t.learn('a', '_INBOX.X1.tok');
     assert.equal(probeOf(t, 'a', 0).subject, `_INBOX.X1.${PROBE_TOKEN}`);
   });
 
   test('an inbox never found there is never judged gone (not a standing subscription)', () => {
     const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
     t.learn('a', '_INBOX.X1.tok');
     for (let now = 0; now <= 1000; now += 50) assert.equal(t.noResponders('a', probeOf(t, 'a', now).seq), false);
   });
 
   test('found there, then no interest for confirmMs over several probes: gone, once', () => {
     const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
     t.learn('a', '_INBOX.X1.tok');
     probeOf(t, 'a', 0); // unanswered: the inbox is there
     assert.equal(t.noResponders('a', probeOf(t, 'a', 50).seq), false, 'one probe is not enough');
@@ -59,6 +63,7 @@ describe('LivenessTracker', () => {
 
   test('interest between two "no responders" (a reconnect) starts the count over', () => {
     const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
     t.learn('a', '_INBOX.X1.tok');
     probeOf(t, 'a', 0);
     assert.equal(t.noResponders('a', probeOf(t, 'a', 50).seq), false);
@@ -70,6 +75,7 @@ describe('LivenessTracker', () => {
 
   test('a late "no responders" for an older probe is ignored', () => {
     const t = new LivenessTracker(0);
+    t.heartbeat('a', 'boot-1');
     t.learn('a', '_INBOX.X1.tok');
     probeOf(t, 'a', 0);
     const old = probeOf(t, 'a', 50);
@@ -79,6 +85,7 @@ describe('LivenessTracker', () => {
 
   test('a new inbox (a restarted agent) starts over: unverified, not gone', () => {
     const t = new LivenessTracker(0);
+    t.heartbeat('a', 'boot-1');
     t.learn('a', '_INBOX.X1.tok');
     probeOf(t, 'a', 0);
     assert.equal(t.noResponders('a', probeOf(t, 'a', 50).seq), true);
@@ -86,6 +93,82 @@ describe('LivenessTracker', () => {
     const p = probeOf(t, 'a', 100);
     assert.equal(p.subject, `_INBOX.X2.${PROBE_TOKEN}`);
     assert.equal(t.noResponders('a', p.seq), false);
+  });
+
+  test('an inbox learnt before any heartbeat of its node is not probed (its process is unknown); the next request after one is', () => {
+    const t = new LivenessTracker(100);
+    t.learn('b', '_INBOX.B1.tok');
+    assert.deepEqual(t.round(['b'], 0), []);
+    assert.match(t.heartbeat('b', 'boot-1') ?? '', /learnt before any heartbeat of b/);
+    assert.deepEqual(t.round(['b'], 50), []);
+    t.learn('b', '_INBOX.B1.tok');
+    assert.equal(probeOf(t, 'b', 100).subject, `_INBOX.B1.${PROBE_TOKEN}`);
+  });
+
+  test('a restarted agent: the dead process\'s inbox is forgotten on the new bootId, not probed, and its late "no responders" never make the node gone', () => {
+    const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
+    t.learn('a', '_INBOX.OLD.tok');
+    probeOf(t, 'a', 0); // unanswered: the old process's inbox was there
+    const late = probeOf(t, 'a', 50); // the old process dies: this one gets a 503, after the restart
+    assert.match(t.heartbeat('a', 'boot-2') ?? '', /restarted \(bootId boot-1 -> boot-2\)/);
+    // This replica answered none of the new process's requests (queue group): it probes nothing.
+    for (let now = 100; now <= 1000; now += 50) assert.deepEqual(t.round(['a'], now), [], `no probe at ${now}`);
+    assert.equal(t.noResponders('a', late.seq), false);
+    assert.equal(t.states()['a'], undefined);
+    // The new process's request teaches its own inbox.
+    t.learn('a', '_INBOX.NEW.tok');
+    assert.equal(probeOf(t, 'a', 1050).subject, `_INBOX.NEW.${PROBE_TOKEN}`);
+  });
+
+  test('the same inbox re-taught under a new bootId starts over: a 503 of a probe sent before is ignored', () => {
+    const t = new LivenessTracker(0);
+    t.heartbeat('a', 'boot-1');
+    t.learn('a', '_INBOX.X1.tok');
+    probeOf(t, 'a', 0);
+    const before = probeOf(t, 'a', 50);
+    t.heartbeat('a', 'boot-2');
+    t.learn('a', '_INBOX.X1.tok');
+    assert.equal(t.noResponders('a', before.seq), false);
+    assert.equal(t.states()['a'], 'unverified');
+  });
+
+  test('a heartbeat while the inbox shows no interest forgets it: the agent\'s live connection is another, no verdict', () => {
+    const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
+    t.learn('a', '_INBOX.X1.tok');
+    probeOf(t, 'a', 0);
+    assert.equal(t.noResponders('a', probeOf(t, 'a', 50).seq), false);
+    const pending = probeOf(t, 'a', 100);
+    assert.match(t.heartbeat('a', 'boot-1') ?? '', /heartbeats while its inbox _INBOX\.X1\. has no subscriber/);
+    assert.equal(t.noResponders('a', pending.seq), false, 'the 503 of a probe of the forgotten inbox counts for nothing');
+    assert.deepEqual(t.round(['a'], 150), [], 'not probed until a request teaches the inbox again');
+  });
+
+  test('a heartbeat with interest on the inbox keeps it', () => {
+    const t = new LivenessTracker(100);
+    t.heartbeat('a', 'boot-1');
+    t.learn('a', '_INBOX.X1.tok');
+    probeOf(t, 'a', 0);
+    probeOf(t, 'a', 50);
+    assert.equal(t.heartbeat('a', 'boot-1'), null);
+    assert.equal(t.states()['a'], 'open');
+  });
+
+  test('a node judged gone that heartbeats again (same process or a new one) is alive: the verdict is withdrawn, its next request is probed afresh', () => {
+    for (const boot of ['boot-1', 'boot-2']) {
+      const t = new LivenessTracker(0);
+      t.heartbeat('a', 'boot-1');
+      t.learn('a', '_INBOX.X1.tok');
+      probeOf(t, 'a', 0);
+      assert.equal(t.noResponders('a', probeOf(t, 'a', 50).seq), true);
+      assert.equal(t.stillGone('a', 'boot-1'), true, 'the verdict stands until the node is heard');
+      assert.match(t.heartbeat('a', boot) ?? '', boot === 'boot-1' ? /judged gone: it is alive, the verdict is withdrawn/ : /restarted/);
+      assert.equal(t.stillGone('a', 'boot-1'), false, `withdrawn by a heartbeat of ${boot}`);
+      t.learn('a', '_INBOX.X1.tok');
+      const p = probeOf(t, 'a', 100);
+      assert.equal(t.noResponders('a', p.seq), false, 'unverified again: one 503 is no verdict');
+    }
   });
 });
 
@@ -144,6 +227,7 @@ describe('InboxLiveness against nats-server', { skip: natsUnavailableReason() ??
       return ['ag-1'];
     }, (node, detail) => gone.push({ node, detail }));
     try {
+      live.heartbeat('ag-1', 'boot-1');
       live.learn('ag-1', reply);
       await new Promise<void>((r) => {
         const iv = setInterval(() => rounds >= 15 && (clearInterval(iv), r()), 10);
@@ -155,7 +239,57 @@ describe('InboxLiveness against nats-server', { skip: natsUnavailableReason() ??
       });
       assert.equal(gone.length, 1);
       assert.equal(gone[0]!.node, 'ag-1');
-      assert.match(gone[0]!.detail, /NATS connection is closed: the reply inbox of its requests has had no subscriber for \d+ ms/);
+      assert.match(gone[0]!.detail, /NATS connection is closed: the reply inbox of its requests \(agent process boot-1\) has had no subscriber for \d+ ms/);
+    } finally {
+      live.stop();
+    }
+  });
+
+  test('a restarted agent: once the new process heartbeats, the dead process\'s inbox is probed no more and the healthy new process is not gone; killed in turn, it is', async () => {
+    const first = await agent();
+    const gone: { node: string; detail: string; incarnation: string }[] = [];
+    let rounds = 0;
+    let watched: string[] = ['ag-2'];
+    const live = new InboxLiveness(nc, { probeMs: 20, confirmMs: 40 }, () => {
+      rounds++;
+      return watched;
+    }, (node, detail, incarnation) => gone.push({ node, detail, incarnation }));
+    const roundsPass = async (n: number) => {
+      const until = rounds + n;
+      await new Promise<void>((r) => {
+        const iv = setInterval(() => rounds >= until && (clearInterval(iv), r()), 10);
+      });
+    };
+    try {
+      live.heartbeat('ag-2', 'boot-1');
+      live.learn('ag-2', first.reply);
+      await roundsPass(3);
+      assert.equal(live.states()['ag-2'], 'open');
+      // The agent restarts: the old process gives the lease up (not watched) and exits; the new one connects and heartbeats.
+      watched = [];
+      await roundsPass(1);
+      const exited = new Promise((r) => first.child.once('exit', r));
+      first.child.kill('SIGKILL');
+      await exited;
+      const second = await agent();
+      live.heartbeat('ag-2', 'boot-2');
+      // The new process is granted the lease through another replica: this one, which has answered
+      // none of its requests, watches it again. Many rounds, no verdict.
+      watched = ['ag-2'];
+      await roundsPass(15);
+      assert.equal(gone.length, 0, 'the new process is not judged by the dead one\'s inbox');
+      assert.equal(live.states()['ag-2'], undefined, 'the old inbox is forgotten');
+      live.learn('ag-2', second.reply);
+      await roundsPass(15);
+      assert.equal(gone.length, 0);
+      assert.equal(live.states()['ag-2'], 'open');
+      second.child.kill('SIGKILL');
+      await new Promise<void>((r) => {
+        const iv = setInterval(() => gone.length > 0 && (clearInterval(iv), r()), 10);
+      });
+      assert.equal(gone.length, 1);
+      assert.equal(gone[0]!.incarnation, 'boot-2');
+      assert.equal(live.stillGone('ag-2', 'boot-2'), true);
     } finally {
       live.stop();
     }
