@@ -9,20 +9,17 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Lab, labUnavailableReason, type LabHost } from '../lab/lab.js';
-import { agentPair, vipOf } from '../lab/topology.js';
+import { vipOf } from '../lab/topology.js';
 import { keepalivedConf } from '../lab/keepalived.js';
-import { startAgent, type AgentHandle } from '../lab/agent.js';
+import { type AgentHandle } from '../lab/agent.js';
+import { sendRawVrrp, startAttackedPair } from '../lab/attacked-pair.js';
 import { encodeAdvertisement, type Advertisement } from '../../libs/vrrp/src/mod.js';
 
 const skip = labUnavailableReason();
 const VIP = vipOf(1);
 const PASSWORD = 'kq-pass1';
 const ATTACKER = { name: 'x1', ipv4: '198.18.1.99' };
-const SENDER = fileURLToPath(new URL('../lab/proc/vrrp-sender.js', import.meta.url));
 const GROUP = '224.0.0.18';
 const REPEAT = 5;
 
@@ -67,14 +64,6 @@ function badPackets(): Array<{ label: string; reason: string; payload: Buffer; t
   ];
 }
 
-async function send(host: LabHost, name: string, packets: Array<{ label: string; payload: Buffer; ttl: number; repeat: number }>): Promise<void> {
-  const file = join(host.lab.dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ interface: 'eth0', destination: GROUP, packets: packets.map((p) => ({ label: p.label, hex: p.payload.toString('hex'), ttl: p.ttl, repeat: p.repeat })) }));
-  const proc = host.spawnNode(name, SENDER, [file]);
-  const { code } = await proc.exited;
-  assert.equal(code, 0, `sender exited with ${code} (log ${proc.logFile})`);
-}
-
 describe('bad VRRP packets from a third host', { skip }, () => {
   let lab: Lab;
   let x: LabHost;
@@ -82,15 +71,7 @@ describe('bad VRRP packets from a third host', { skip }, () => {
   let agentB: AgentHandle;
 
   before(async () => {
-    lab = await Lab.create();
-    const pair = agentPair(1);
-    const a = await lab.addHost(pair.a);
-    const b = await lab.addHost(pair.b);
-    x = await lab.addHost(ATTACKER);
-    agentA = await startAgent(a, conf(100));
-    agentB = await startAgent(b, conf(90));
-    await agentA.waitForState('VI_1', 'MASTER', 15_000);
-    await agentB.waitForState('VI_1', 'BACKUP', 15_000);
+    ({ lab, x, agentA, agentB } = await startAttackedPair(ATTACKER, conf));
   });
 
   after(async () => {
@@ -100,7 +81,7 @@ describe('bad VRRP packets from a third host', { skip }, () => {
   test('every kind is dropped and counted under its reason, and no state changes', async () => {
     const packets = badPackets();
     const transitionsBefore = agentA.transitions.length + agentB.transitions.length;
-    await send(x, 'bad-packets', packets.map((p) => ({ ...p, repeat: REPEAT })));
+    await sendRawVrrp(x, 'bad-packets', packets.map((p) => ({ ...p, repeat: REPEAT })), GROUP);
     // Let both agents drain their sockets, then read their counters.
     await new Promise((r) => setTimeout(r, 500));
     for (const agent of [agentA, agentB]) {
@@ -127,7 +108,7 @@ describe('bad VRRP packets from a third host', { skip }, () => {
       ttl: 255,
       repeat: 1,
     }));
-    await send(x, 'junk', junk);
+    await sendRawVrrp(x, 'junk', junk, GROUP);
     await new Promise((r) => setTimeout(r, 300));
     for (const agent of [agentA, agentB]) {
       const status = await agent.status();
@@ -137,7 +118,7 @@ describe('bad VRRP packets from a third host', { skip }, () => {
   });
 
   test('the same sender with a valid higher-priority advert is obeyed (the bad ones did arrive)', async () => {
-    await send(x, 'good-packet', [{ label: 'valid', payload: encode({}), ttl: 255, repeat: 1 }]);
+    await sendRawVrrp(x, 'good-packet', [{ label: 'valid', payload: encode({}), ttl: 255, repeat: 1 }], GROUP);
     const demoted = await agentA.waitForState('VI_1', 'BACKUP', 5000);
     assert.match(demoted!.reason, /higher priority advert from 198\.18\.1\.99 \(254 > ours 100\)/);
     // The attacker goes silent: the pair elects again by itself.

@@ -15,14 +15,12 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Lab, labUnavailableReason, type LabHost } from '../lab/lab.js';
-import { agentPair, vipOf } from '../lab/topology.js';
+import { vipOf } from '../lab/topology.js';
 import { keepalivedConf } from '../lab/keepalived.js';
-import { startAgent, type AgentHandle } from '../lab/agent.js';
+import { type AgentHandle } from '../lab/agent.js';
+import { sendRawVrrp, startAttackedPair } from '../lab/attacked-pair.js';
 import { waitUntil } from '../lab/wait.js';
 import {
   checkAgainstInstance,
@@ -43,7 +41,6 @@ const skip = labUnavailableReason();
 const VIP = vipOf(1);
 const PASSWORD = 'kq-fuzz1';
 const ATTACKER = { name: 'x1', ipv4: '198.18.1.98' };
-const SENDER = fileURLToPath(new URL('../lab/proc/vrrp-sender.js', import.meta.url));
 const GROUP = '224.0.0.18';
 /** Packets sent by default; KQ_FUZZ_RUNS changes it (x10 for ten times as many). */
 const PACKETS = fuzzRuns(2500);
@@ -164,13 +161,6 @@ function stream(): Array<{ payload: Buffer; ttl: number; reason: RejectReason }>
   return out;
 }
 
-async function send(host: LabHost, name: string, packets: ReadonlyArray<{ payload: Buffer; ttl: number }>): Promise<void> {
-  const file = join(host.lab.dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ interface: 'eth0', destination: GROUP, packets: packets.map((p, i) => ({ label: `fuzz ${i}`, hex: p.payload.toString('hex'), ttl: p.ttl, repeat: 1 })) }));
-  const proc = host.spawnNode(name, SENDER, [file]);
-  const { code } = await proc.exited;
-  assert.equal(code, 0, `sender exited with ${code} (log ${proc.logFile})`);
-}
 
 const total = (counts: Record<string, number>, except: readonly string[] = []) =>
   Object.entries(counts).reduce((sum, [reason, n]) => (except.includes(reason) ? sum : sum + n), 0);
@@ -182,15 +172,7 @@ describe('network fuzzing of a live agent pair', { skip }, () => {
   let agentB: AgentHandle;
 
   before(async () => {
-    lab = await Lab.create();
-    const pair = agentPair(1);
-    const a = await lab.addHost(pair.a);
-    const b = await lab.addHost(pair.b);
-    x = await lab.addHost(ATTACKER);
-    agentA = await startAgent(a, conf(100));
-    agentB = await startAgent(b, conf(90));
-    await agentA.waitForState('VI_1', 'MASTER', 15_000);
-    await agentB.waitForState('VI_1', 'BACKUP', 15_000);
+    ({ lab, x, agentA, agentB } = await startAttackedPair(ATTACKER, conf));
   });
 
   after(async () => {
@@ -211,7 +193,7 @@ describe('network fuzzing of a live agent pair', { skip }, () => {
     for (const agent of [agentA, agentB]) before.set(agent, { ...((await agent.status()).refused['eth0/4'] ?? {}) });
     const transitionsBefore = agentA.transitions.length + agentB.transitions.length;
 
-    await send(x, 'fuzz', packets);
+    await sendRawVrrp(x, 'fuzz', packets.map((p, i) => ({ label: `fuzz ${i}`, payload: p.payload, ttl: p.ttl })), GROUP);
 
     for (const agent of [agentA, agentB]) {
       const was = before.get(agent)!;
