@@ -219,6 +219,71 @@ describe('arbiter with a real nats-server', { skip }, () => {
     assert.equal((await lease('conn1'))?.value['holder'], 'conn-b');
   });
 
+  test('fencing required, two replicas: a holder whose agent restarts is not fenced by the replica that knew only the dead process\'s inbox', async () => {
+    const SECRET = 'kq-arbiter-test-secret-7c1d93b2e4';
+    const receiver = await heldReceiver(SECRET);
+    cleanup.push(() => receiver.close());
+    const instances = [{ name: 'rst1', fencing: 'required' }];
+    const extra = {
+      gateway: { address: '127.0.0.1', intervalMs: 200, timeoutMs: 500 },
+      defaultFencing: { type: 'webhook', url: receiver.url, secretFile: secretFile(SECRET), retries: 0, totalTimeoutMs: 60_000 },
+    };
+    const r1 = await replica('arb-rst1', instances, extra);
+    const r2 = await startReplica(replicaConfig({ url: ns.url, replica: 'arb-rst2', instances, extra }));
+    running.push(r2);
+    cleanup.push(() => r2.stop());
+    await waitFor('both replicas to reach their gateway', () => r1.arbiter.snapshot().gateway === 'up' && r2.arbiter.snapshot().gateway === 'up');
+    const old = await SimNode.start(ns.url, 'rst-a');
+    cleanup.push(() => old.close());
+    old.report('rst1', 'CLAIMING', 200);
+    old.startHeartbeats();
+    // The backup is FAULT for now (the release below frees the lease instead of offering it to it).
+    const b = await SimNode.start(ns.url, 'rst-b');
+    cleanup.push(() => b.close());
+    b.report('rst1', 'FAULT', 100);
+    b.startHeartbeats();
+    await seen(r1, 'rst1', 'rst-a', 'rst-b');
+    await seen(r2, 'rst1', 'rst-a', 'rst-b');
+    const held = await claimUntilGranted(old, 'rst1');
+    // Each renewal reaches one replica (queue group): renew until both probe the old process's inbox.
+    await waitFor('both replicas to find the old process\'s inbox', async () => {
+      assert.equal((await old.renew('rst1', held.answer.epoch)).answer.type, 'renewed');
+      return r1.arbiter.agentConnections()['rst-a'] === 'open' && r2.arbiter.agentConnections()['rst-a'] === 'open';
+    });
+    // The agent restarts: it gives the lease up, its process exits, a new process (new bootId) claims.
+    assert.equal((await old.release('rst1', held.answer.epoch)).answer.type, 'released');
+    await old.close();
+    const a = await SimNode.start(ns.url, 'rst-a');
+    cleanup.push(() => a.close());
+    a.report('rst1', 'CLAIMING', 200);
+    a.startHeartbeats();
+    // One claim, on the free lease: it reaches one replica; the other knows only the dead process's inbox.
+    const g = (await a.claim('rst1')).answer;
+    if (g.type !== 'grant') assert.fail(`the new process's claim: ${JSON.stringify(g)}`);
+    assert.ok(g.epoch > held.answer.epoch);
+    // Now a backup could take over: a verdict of "gone" on the holder would fence it.
+    b.report('rst1', 'BACKUP', 100);
+    b.heartbeatNow();
+    // The claim reached one replica; the other knew only the dead process's inbox. Renew as an agent
+    // does (every renewIntervalMs) until both have answered the new process and found its inbox.
+    const renewEvery = r1.arbiter.snapshot().instances['rst1']!.policy.timing.renewIntervalMs;
+    const answers: string[] = [];
+    await waitFor(
+      'both replicas to find the new process\'s inbox',
+      async () => {
+        answers.push((await a.renew('rst1', g.epoch)).answer.type);
+        return r1.arbiter.agentConnections()['rst-a'] === 'open' && r2.arbiter.agentConnections()['rst-a'] === 'open';
+      },
+      30_000,
+      renewEvery,
+    );
+    assert.deepEqual(receiver.requests.map((q) => q.body['node']), [], 'nobody fenced');
+    assert.deepEqual(new Set(answers), new Set(['renewed']), `every renewal of the new process renewed: ${answers.join(', ')}`);
+    for (const r of [r1, r2]) assert.equal(r.arbiter.snapshot().nodes['rst-a']?.connected, true, 'rst-a connected at every replica');
+    assert.equal((await lease('rst1'))?.value['holder'], 'rst-a');
+    assert.equal((await lease('rst1'))?.value['epoch'], g.epoch);
+  });
+
   test('forced failover through the HTTP API: bearer token required, bodies checked, the holder is ordered down and the target granted', async () => {
     const TOKEN = 'ops-token-0123456789abcdef';
     const s = await replica('arb-http', [{ name: 'fo1' }], { http: { listen: '127.0.0.1:0', tokensEnv: 'KQ_TEST_TOKENS' } }, { KQ_TEST_TOKENS: `ops:${TOKEN}` });
