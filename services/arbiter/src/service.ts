@@ -14,6 +14,7 @@ import { NO_EVENTS, publisherEvents, type ArbiterEvents } from './events.js';
 import { buildFencers } from './fencers.js';
 import { GatewayPinger, type PingTarget } from './gateway-ping.js';
 import { HttpApi, parseListen } from './http-api.js';
+import { retryWhileTransient } from './startup-retry.js';
 import { LeaseStore } from './lease-store.js';
 import type { ArbiterMetrics } from './metrics.js';
 import { replayAtStart, type ReplayAtStart, type SnapshotPolicy } from './snapshot.js';
@@ -78,15 +79,20 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
   let replayed: ReplayAtStart | null = null;
   let address: { host: string; port: number } | null = null;
   try {
-    store = await LeaseStore.open({
-      nc,
-      cluster: config.cluster,
-      replicas: config.leases.replicas,
-      history: config.leases.history,
-      create: config.leases.create,
-      writeTimeoutMs: config.leases.writeTimeoutMs,
-      log: log.child({ component: 'leases' }),
-    });
+    store = await retryWhileTransient(
+      'lease bucket',
+      () =>
+        LeaseStore.open({
+          nc,
+          cluster: config.cluster,
+          replicas: config.leases.replicas,
+          history: config.leases.history,
+          create: config.leases.create,
+          writeTimeoutMs: config.leases.writeTimeoutMs,
+          log: log.child({ component: 'leases' }),
+        }),
+      log,
+    );
     if (opts.events !== false) {
       mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
       const publisher = await EventPublisher.open({
@@ -106,7 +112,13 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
       // view (members, fences in progress); leases come from the KV and members
       // from their heartbeats, so a replica that cannot fold in time starts without it.
       const replayLog = log.child({ component: 'replay' });
-      const folding = replayAtStart({ nc, cluster: config.cluster, replica: config.replica, replicas: config.leases.replicas, create: config.leases.create, log: replayLog, ...(policy ? { policy } : {}) });
+      // A fold that fails (JetStream not answering while a server restarts) is a fold that did not come in time.
+      const folding = replayAtStart({ nc, cluster: config.cluster, replica: config.replica, replicas: config.leases.replicas, create: config.leases.create, log: replayLog, ...(policy ? { policy } : {}) }).catch(
+        (err: unknown) => {
+          replayLog.warn({ err: (err as Error).message }, 'folding the event stream failed');
+          return null;
+        },
+      );
       const timeoutMs = opts.replay?.timeoutMs ?? REPLAY_TIMEOUT_MS;
       let timer: NodeJS.Timeout | undefined;
       replayed = await Promise.race([
@@ -117,7 +129,7 @@ export async function startArbiterService(config: ArbiterConfig, opts: ServiceOp
       ]).finally(() => clearTimeout(timer));
       if (replayed === null) {
         replayLog.warn({ timeoutMs }, 'the event stream could not be folded in time (JetStream not ready?): starting from the KV leases and heartbeats only, without snapshots');
-        void folding.then((late) => late.keeper?.stop()).catch(() => undefined);
+        void folding.then((late) => late?.keeper?.stop()).catch(() => undefined);
       }
     }
     if (opts.metrics) events = opts.metrics.observeEvents(events);
