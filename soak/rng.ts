@@ -1,3 +1,5 @@
+import { mulberry32 } from '../libs/common/src/mulberry32.js';
+
 /** A seeded pseudo-random generator (mulberry32): a soak is replayed in the same order from its seed. */
 export interface Rng {
   readonly seed: number;
@@ -10,14 +12,7 @@ export interface Rng {
 
 export function makeRng(seed: number): Rng {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed ${seed}: an integer in 0..4294967295`);
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     seed,
     next,

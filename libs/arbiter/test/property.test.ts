@@ -40,17 +40,11 @@ import type {
   WriteLeaseAction,
   WriteOutcome,
 } from '../src/types.js';
+import { mulberry32 } from '../../common/src/mulberry32.js';
 
-/** mulberry32: small, seedable, good enough to shuffle a simulation. */
+/** A seeded generator (mulberry32) to shuffle the simulation. */
 function generator(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int: (n: number) => Math.floor(next() * n),
